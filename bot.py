@@ -1,0 +1,455 @@
+"""The composition root and the command line: read config, build the parts, serve.
+
+    python bot.py [serve]                 the web server: web chat, webhooks, /healthz
+    python bot.py chat                    talk to the bot as a citizen, in the terminal
+    python bot.py tickets list|show|reply|resolve ...
+    python bot.py faq check [DIR] | faq ask "TEXT"
+    python bot.py db upgrade
+
+`--config PATH` (or INTAKE_CONFIG) picks the config file; config.yaml beside this file by default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import signal
+import sys
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from sqlalchemy import text
+
+from channels import Channel, ChannelsConfig
+from channels.terminal import TerminalChannel
+from channels.webchat import WebchatChannel
+from knowledge import KnowledgeConfig, KnowledgeError, KnowledgeHolder, detect_language
+from router import DepartmentConfig, Desk, Dispatcher, Notices, Router, RouterConfig, Staff
+from store import Database, OutboxStatus, StoreConfig, data, open_database
+
+HERE = Path(__file__).resolve().parent
+log = logging.getLogger("bot")
+
+
+# --- configuration ----------------------------------------------------------------------------
+
+
+class ServerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "0.0.0.0"
+    port: int = Field(default=8080, ge=0, le=65535)
+    public_url: str = "http://localhost:8080"
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+
+
+class BotConfig(BaseModel):
+    """The whole config.yaml: each package owns its section's model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    knowledge: KnowledgeConfig = Field(default_factory=KnowledgeConfig)
+    channels: ChannelsConfig = Field(default_factory=ChannelsConfig)
+    router: RouterConfig = Field(default_factory=RouterConfig)
+    departments: dict[str, DepartmentConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _triage_exists(self) -> BotConfig:
+        if self.router.triage_department not in self.departments:
+            raise ValueError(
+                f"router.triage_department {self.router.triage_department!r} is not one of the departments "
+                f"({', '.join(self.departments)})"
+            )
+        return self
+
+
+class ConfigError(Exception):
+    """A config that cannot run; the message names the file, the key path and the reason."""
+
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _substitute(value: Any, path: tuple[str, ...], missing: list[tuple[tuple[str, ...], str]]) -> Any:
+    """Replace ${VAR} and ${VAR:-default} in every string, noting variables that are not set."""
+    if isinstance(value, dict):
+        return {k: _substitute(v, (*path, str(k)), missing) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, (*path, str(i)), missing) for i, v in enumerate(value)]
+    if isinstance(value, str):
+
+        def replace(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in os.environ:
+                return os.environ[name]
+            if default is not None:
+                return default
+            missing.append((path, name))
+            return ""
+
+        return _ENV.sub(replace, value)
+    return value
+
+
+def load_config(path: Path) -> BotConfig:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the config must be a mapping of sections")
+    missing: list[tuple[tuple[str, ...], str]] = []
+    try:
+        config = BotConfig.model_validate(_substitute(raw, (), missing))
+    except ValidationError as exc:
+        lines = [
+            f"{path}: {'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}" for e in exc.errors()
+        ]
+        raise ConfigError("\n".join(lines)) from None
+    problems = []
+    for key_path, variable in missing:
+        # A secret of a disabled channel may stay unset; anything else in use may not.
+        if key_path[:1] == ("channels",) and len(key_path) > 1:
+            section = getattr(config.channels, key_path[1], None)
+            if section is not None and not getattr(section, "enabled", True):
+                continue
+        problems.append(f"{path}: {'.'.join(key_path)}: environment variable {variable} is not set")
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return config
+
+
+def config_path(argument: str | None) -> Path:
+    return Path(argument or os.environ.get("INTAKE_CONFIG") or HERE / "config.yaml").resolve()
+
+
+# --- composition --------------------------------------------------------------------------------
+
+
+@dataclass
+class Bot:
+    config: BotConfig
+    db: Database
+    knowledge: KnowledgeHolder
+    router: Router
+    desk: Desk
+    dispatcher: Dispatcher
+    channels: dict[str, Channel]
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Bot]:
+        """Channels accept messages, the dispatcher delivers and the FAQ is watched, until exit."""
+        for channel in self.channels.values():
+            await channel.start(self.router.intake)
+        self._tasks.append(asyncio.create_task(self.dispatcher.run(), name="dispatcher"))
+        if self.config.knowledge.reload_seconds > 0:
+            watch = self.knowledge.watch(
+                self.config.knowledge.reload_seconds, on_error=_report_knowledge_error
+            )
+            self._tasks.append(asyncio.create_task(watch, name="knowledge-watch"))
+        try:
+            yield self
+        finally:
+            for channel in self.channels.values():
+                await channel.stop()
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            self._tasks.clear()
+            await self.db.close()
+
+
+async def _report_knowledge_error(error: KnowledgeError) -> None:
+    log.error("the FAQ edit was not taken; still answering from the last good version:\n%s", error)
+
+
+def resolve(base: Path, path: Path) -> Path:
+    return path if path.is_absolute() else base / path
+
+
+async def build(
+    config: BotConfig,
+    *,
+    base_dir: Path,
+    channels: Sequence[Channel] = (),
+    webchat: bool = True,
+    migrate: bool | None = None,
+) -> Bot:
+    """Build every part from config. Relative paths are taken from `base_dir` (the config's folder)."""
+    db = open_database(config.store, base_dir=base_dir)
+    if config.store.migrate_on_start if migrate is None else migrate:
+        await db.upgrade()
+    knowledge = KnowledgeHolder(
+        resolve(base_dir, config.knowledge.path), known_departments=set(config.departments)
+    )
+    await asyncio.to_thread(knowledge.load)
+    notices = Notices.load(resolve(base_dir, config.router.notices), config.router.zone)
+    router = Router(
+        db=db,
+        knowledge=knowledge,
+        config=config.router,
+        departments=config.departments,
+        notices=notices,
+        answer_threshold=config.knowledge.answer_threshold,
+        suggest_threshold=config.knowledge.suggest_threshold,
+    )
+    adapters: dict[str, Channel] = {}
+    if webchat and config.channels.webchat.enabled:
+        adapters["webchat"] = WebchatChannel(config.channels.webchat, router.conversation)
+    for channel in channels:
+        adapters[channel.name] = channel
+    dispatcher = Dispatcher(db=db, channels=adapters, config=config.router.dispatcher)
+    router.on_outbox(dispatcher.wake)
+    return Bot(config, db, knowledge, router, Desk(router), dispatcher, adapters)
+
+
+def make_app(bot: Bot) -> web.Application:
+    app = web.Application(client_max_size=bot.config.server.max_body_bytes)
+
+    async def healthz(request: web.Request) -> web.Response:
+        checks: dict[str, Any] = {}
+        status = 200
+        try:
+            async with bot.db.session() as session:
+                await (await session.connection()).execute(text("SELECT 1"))
+                checks["outbox_pending"] = await data.count_outbox(session, status=OutboxStatus.PENDING)
+                checks["outbox_failed"] = await data.count_outbox(session, status=OutboxStatus.FAILED)
+            checks["store"] = "ok"
+        except Exception as exc:
+            checks["store"] = f"error: {type(exc).__name__}"
+            status = 503
+        base, _ = bot.knowledge.current
+        checks["faq_entries"] = len(base)
+        checks["channels"] = sorted(bot.channels)
+        return web.json_response(
+            {"status": "ok" if status == 200 else "unavailable", **checks}, status=status
+        )
+
+    async def home(request: web.Request) -> web.Response:
+        raise web.HTTPFound("/chat")
+
+    app.router.add_get("/healthz", healthz)
+    if "webchat" in bot.channels:
+        app.router.add_get("/", home)
+    for channel in bot.channels.values():
+        app.add_routes(channel.routes())
+    return app
+
+
+# --- commands -------------------------------------------------------------------------------------
+
+
+async def cmd_serve(config: BotConfig, base_dir: Path) -> int:
+    bot = await build(config, base_dir=base_dir)
+    async with bot.running():
+        runner = web.AppRunner(make_app(bot), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, config.server.host, config.server.port)
+        await site.start()
+        log.info(
+            "serving on http://%s:%s (web chat at %s/chat)",
+            config.server.host,
+            config.server.port,
+            config.server.public_url.rstrip("/"),
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+        log.info("stopping")
+        await runner.cleanup()
+    return 0
+
+
+async def cmd_chat(config: BotConfig, base_dir: Path, user: str | None) -> int:
+    terminal = TerminalChannel(user=user)
+    bot = await build(config, base_dir=base_dir, channels=[terminal], webchat=False)
+    async with bot.running():
+        print(f"Talking to the city as {terminal.address}. Type a question; Ctrl-D to leave.")
+        await terminal.read_lines()
+        await asyncio.sleep(0.5)  # let the last reply print
+    return 0
+
+
+async def cmd_tickets(config: BotConfig, base_dir: Path, args: argparse.Namespace) -> int:
+    bot = await build(config, base_dir=base_dir, webchat=False)
+    zone = config.router.zone
+    staff = Staff(id=f"cli:{args.staff}", name=args.staff)
+    try:
+        if args.action == "list":
+            statuses = args.status.split(",") if args.status else None
+            tickets = await bot.desk.list(statuses=statuses, department=args.department, limit=args.limit)
+            print(f"{'REFERENCE':<12} {'STATUS':<12} {'DEPARTMENT':<12} {'DUE':<17} CREATED")
+            for t in tickets:
+                due = t.due_at.astimezone(zone).strftime("%Y-%m-%d %H:%M") if t.due_at else "-"
+                created = t.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+                print(f"{t.reference:<12} {t.status:<12} {t.department or '-':<12} {due:<17} {created}")
+            if not tickets:
+                print("(no tickets)")
+        elif args.action == "show":
+            view = await bot.desk.show(args.reference)
+            t = view.ticket
+            print(
+                f"Ticket {t.reference}  status {t.status}  department {t.department}  language {t.language}"
+            )
+            print(f"  from {view.contact.channel}:{view.contact.address}")
+            print(
+                f"  created {t.created_at.astimezone(zone):%Y-%m-%d %H:%M}"
+                + (f"  due {t.due_at.astimezone(zone):%Y-%m-%d %H:%M}" if t.due_at else "")
+            )
+            print("Messages:")
+            for m in view.messages:
+                who = "citizen" if m.direction == "in" else (m.author_name or m.author)
+                print(f"  {m.created_at.astimezone(zone):%m-%d %H:%M} {who}: {m.text}")
+            print("Events:")
+            for e in view.events:
+                change = f" {e.from_status or ''}->{e.to_status}" if e.to_status else ""
+                print(f"  {e.at.astimezone(zone):%m-%d %H:%M} {e.kind}{change} by {e.actor_name or e.actor}")
+        elif args.action == "reply":
+            ticket = await bot.desk.reply(args.reference, " ".join(args.text), staff=staff)
+            print(f"Reply queued for {ticket.reference} ({ticket.channel}); status {ticket.status}.")
+        elif args.action == "resolve":
+            ticket = await bot.desk.resolve(args.reference, " ".join(args.text), staff=staff)
+            print(f"Ticket {ticket.reference} resolved; the citizen is told on {ticket.channel}.")
+        # Deliver what this command queued when its channel lives here; otherwise the server does.
+        await bot.dispatcher.run_once()
+    except (LookupError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await bot.db.close()
+    return 0
+
+
+def cmd_faq(config: BotConfig, base_dir: Path, args: argparse.Namespace) -> int:
+    path = (
+        Path(args.dir).resolve() if getattr(args, "dir", None) else resolve(base_dir, config.knowledge.path)
+    )
+    holder = KnowledgeHolder(path, known_departments=set(config.departments))
+    try:
+        holder.load()
+    except KnowledgeError as exc:
+        print(f"{path}: the knowledge base has {len(exc.problems)} problem(s):", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    base, matcher = holder.current
+    if args.action == "check":
+        print(f"OK: {len(base)} entries in {len(base.files)} files under {path}")
+        return 0
+    question = " ".join(args.text)
+    language = detect_language(question, default=config.router.default_language)
+    matches = matcher.match(question, language, limit=args.limit)
+    threshold = config.knowledge.answer_threshold
+    top = matches[0] if matches else None
+    if top and top.score >= threshold and top.entry.handoff == "auto":
+        verdict = f"answer with {top.entry.id}"
+    else:
+        verdict = "forward to a department"
+    print(f"language {language}; answer threshold {threshold:.2f}: {verdict}")
+    for m in matches:
+        flag = " (handoff: always)" if m.entry.handoff == "always" else ""
+        print(f'  {m.score:.3f}  {m.entry.id:<28} {m.entry.department or "-":<12} "{m.question}"{flag}')
+    if not matches:
+        print("  (no entry shares any words with this text)")
+    return 0
+
+
+async def cmd_db(config: BotConfig, base_dir: Path) -> int:
+    db = open_database(config.store, base_dir=base_dir)
+    try:
+        await db.upgrade()
+        print(f"database at revision {await db.current_revision()}")
+    finally:
+        await db.close()
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bot.py", description="The city's intake bot.")
+    p.add_argument("--config", help="config file (default: $INTAKE_CONFIG or config.yaml beside bot.py)")
+    p.add_argument("--log-level", default=os.environ.get("INTAKE_LOG_LEVEL", "INFO"))
+    sub = p.add_subparsers(dest="command")
+    sub.add_parser("serve", help="serve the web chat, webhooks and /healthz (the default)")
+    chat = sub.add_parser("chat", help="talk to the bot as a citizen in the terminal")
+    chat.add_argument("--as", dest="user", help="the citizen's name (default: your login)")
+
+    tickets = sub.add_parser("tickets", help="act on tickets as staff, without Slack")
+    tickets.add_argument(
+        "--staff", default=os.environ.get("USER", "staff"), help="your name in the audit trail"
+    )
+    actions = tickets.add_subparsers(dest="action", required=True)
+    ls = actions.add_parser("list", help="the newest tickets")
+    ls.add_argument("--status", help="comma-separated statuses, e.g. forwarded,in_progress")
+    ls.add_argument("--department")
+    ls.add_argument("--limit", type=int, default=50)
+    actions.add_parser("show", help="one ticket with its messages and history").add_argument("reference")
+    reply = actions.add_parser("reply", help="answer the citizen on the ticket's channel")
+    reply.add_argument("reference")
+    reply.add_argument("text", nargs="+")
+    resolve_cmd = actions.add_parser("resolve", help="mark resolved and tell the citizen")
+    resolve_cmd.add_argument("reference")
+    resolve_cmd.add_argument("text", nargs="*", default=[])
+
+    faq = sub.add_parser("faq", help="the FAQ knowledge base")
+    faq_actions = faq.add_subparsers(dest="action", required=True)
+    faq_actions.add_parser("check", help="validate the YAML files").add_argument("dir", nargs="?")
+    ask = faq_actions.add_parser("ask", help="show the entries a text would match, with scores")
+    ask.add_argument("text", nargs="+")
+    ask.add_argument("--limit", type=int, default=5)
+
+    db = sub.add_parser("db", help="the database")
+    db.add_subparsers(dest="action", required=True).add_parser("upgrade", help="apply pending migrations")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    path = config_path(args.config)
+    try:
+        config = load_config(path)
+        base_dir = path.parent
+        command = args.command or "serve"
+        if command == "serve":
+            return asyncio.run(cmd_serve(config, base_dir))
+        if command == "chat":
+            return asyncio.run(cmd_chat(config, base_dir, args.user))
+        if command == "tickets":
+            return asyncio.run(cmd_tickets(config, base_dir, args))
+        if command == "faq":
+            return cmd_faq(config, base_dir, args)
+        return asyncio.run(cmd_db(config, base_dir))
+    except ConfigError as exc:
+        print(f"configuration error:\n{exc}", file=sys.stderr)
+        return 2
+    except KnowledgeError as exc:
+        print(f"the FAQ knowledge base cannot be loaded:\n{exc}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as exc:
+        print(f"cannot start: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

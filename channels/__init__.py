@@ -1,0 +1,45 @@
+"""Channel adapters: one module per provider, each translating between it and the shared types."""
+
+from channels.base import (
+    Attachment,
+    BadRequest,
+    Button,
+    Channel,
+    ConversationItem,
+    ConversationSource,
+    InboundHandler,
+    InboundMessage,
+    Location,
+    OutboundMessage,
+    PermanentSendError,
+    RateLimit,
+    Receipt,
+    SendError,
+    SendResult,
+    TransientSendError,
+    WebhookChannel,
+    buttons_as_text,
+)
+from channels.config import ChannelsConfig
+
+__all__ = [
+    "Attachment",
+    "BadRequest",
+    "Button",
+    "Channel",
+    "ChannelsConfig",
+    "ConversationItem",
+    "ConversationSource",
+    "InboundHandler",
+    "InboundMessage",
+    "Location",
+    "OutboundMessage",
+    "PermanentSendError",
+    "RateLimit",
+    "Receipt",
+    "SendError",
+    "SendResult",
+    "TransientSendError",
+    "WebhookChannel",
+    "buttons_as_text",
+]

@@ -1,0 +1,230 @@
+"""The shared message types and the contract every channel adapter keeps.
+
+An adapter translates: a provider's request into `InboundMessage`s, an `OutboundMessage` into a
+provider call. It never touches the store and never decides anything; it hands what it parsed to
+the `InboundHandler` it was started with (the router's intake) and acknowledges the provider only
+after that handler returned, i.e. after the message was committed.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from aiohttp import web
+
+log = logging.getLogger("channels")
+
+
+@dataclass(frozen=True)
+class Attachment:
+    url: str
+    content_type: str | None = None
+    filename: str | None = None
+
+
+@dataclass(frozen=True)
+class Location:
+    latitude: float
+    longitude: float
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    value: str
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    channel: str
+    sender: str  # the citizen's address on this channel: phone number, chat id, session token
+    text: str
+    provider_message_id: str  # unique per channel; a provider's retry carries the same id
+    received_at: datetime
+    attachments: tuple[Attachment, ...] = ()
+    location: Location | None = None
+    language_hint: str | None = None
+    sender_name: str | None = None
+    reply_to: str | None = None  # the provider's thread or reply reference
+    raw: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    channel: str
+    recipient: str
+    text: str
+    idempotency_key: str
+    attachments: tuple[Attachment, ...] = ()
+    buttons: tuple[Button, ...] = ()
+    reply_to: str | None = None
+
+    def to_payload(self) -> dict[str, Any]:
+        """The JSON kept in the outbox row."""
+        return asdict(self)
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> OutboundMessage:
+        return cls(
+            channel=payload["channel"],
+            recipient=payload["recipient"],
+            text=payload["text"],
+            idempotency_key=payload["idempotency_key"],
+            attachments=tuple(Attachment(**a) for a in payload.get("attachments", ())),
+            buttons=tuple(Button(**b) for b in payload.get("buttons", ())),
+            reply_to=payload.get("reply_to"),
+        )
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What intake tells the adapter once the message is committed."""
+
+    duplicate: bool
+    reference: str | None = None
+
+
+@dataclass(frozen=True)
+class ConversationItem:
+    """One message of a conversation as the citizen may see it (for channels that pull history)."""
+
+    id: str
+    sender: Literal["citizen", "city"]
+    text: str
+    at: datetime
+    buttons: tuple[Button, ...] = ()
+
+
+InboundHandler = Callable[[InboundMessage], Awaitable[Receipt]]
+ConversationSource = Callable[[str, str], Awaitable[Sequence[ConversationItem]]]
+
+
+@dataclass(frozen=True)
+class SendResult:
+    provider_message_id: str | None = None
+
+
+class SendError(Exception):
+    """A send that did not happen."""
+
+
+class TransientSendError(SendError):
+    """Worth another try later (an outage, a 5xx, a 429)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentSendError(SendError):
+    """Will never succeed (an opted-out number, a blocked bot): stop retrying."""
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """A channel's declared sending limits; None means unlimited."""
+
+    per_second: float | None = None
+    per_recipient_per_second: float | None = None
+
+
+class BadRequest(ValueError):
+    """A webhook body that cannot be understood: answered with 400."""
+
+
+def buttons_as_text(text: str, buttons: Sequence[Button]) -> str:
+    """The plain-text fallback for channels without buttons: the options on a line, as replies."""
+    if not buttons:
+        return text
+    options = "  ".join(b.value if b.label == b.value else f"{b.value}: {b.label}" for b in buttons)
+    return f"{text}\n{options}"
+
+
+class Channel(abc.ABC):
+    """An adapter. Subclasses declare `name` and implement `send`; push channels add routes."""
+
+    name: ClassVar[str]
+    rate_limit: ClassVar[RateLimit] = RateLimit()
+    supports_buttons: ClassVar[bool] = False
+
+    def __init__(self) -> None:
+        self._inbound: InboundHandler | None = None
+
+    @property
+    def inbound(self) -> InboundHandler:
+        if self._inbound is None:
+            raise RuntimeError(f"channel {self.name} received a message before it was started")
+        return self._inbound
+
+    def routes(self) -> list[web.AbstractRouteDef]:
+        """HTTP routes this channel serves inside the bot's web server."""
+        return []
+
+    async def start(self, inbound: InboundHandler) -> None:
+        """Begin accepting messages (pollers start their loops here)."""
+        self._inbound = inbound
+
+    async def stop(self) -> None:
+        """Stop accepting messages and release connections."""
+
+    @abc.abstractmethod
+    async def send(self, message: OutboundMessage) -> SendResult:
+        """Deliver one message, or raise a `SendError` saying whether to try again."""
+
+
+class WebhookChannel(Channel):
+    """A channel the provider pushes to: authenticate, parse, hand over, then acknowledge."""
+
+    max_body_bytes: ClassVar[int] = 64 * 1024
+
+    @abc.abstractmethod
+    def verify(self, request: web.Request, body: bytes) -> bool:
+        """Whether the request really comes from the provider (signature, secret token)."""
+
+    @abc.abstractmethod
+    def parse(self, request: web.Request, body: bytes) -> list[InboundMessage]:
+        """The messages in the request; raise `BadRequest` for a body that makes no sense."""
+
+    def throttle(self, messages: Sequence[InboundMessage]) -> float | None:
+        """Seconds the sender should wait before sending again, or None to accept (default)."""
+        return None
+
+    def acknowledge(
+        self, messages: Sequence[InboundMessage], receipts: Sequence[Receipt]
+    ) -> web.StreamResponse:
+        """The answer the provider expects once every message is committed."""
+        return web.json_response({"accepted": True, "duplicate": all(r.duplicate for r in receipts)})
+
+    async def handle_webhook(self, request: web.Request) -> web.StreamResponse:
+        if request.content_length is not None and request.content_length > self.max_body_bytes:
+            return _error(413, "request body too large")
+        try:
+            body = await request.content.read(self.max_body_bytes + 1)
+        except (ConnectionError, ValueError):
+            return _error(400, "could not read the request body")
+        if len(body) > self.max_body_bytes:
+            return _error(413, "request body too large")
+        if not self.verify(request, body):
+            log.warning("%s: refused a request that failed authentication from %s", self.name, request.remote)
+            return _error(403, "forbidden")
+        try:
+            messages = self.parse(request, body)
+        except BadRequest as exc:
+            return _error(400, str(exc))
+        wait = self.throttle(messages)
+        if wait is not None:
+            response = _error(429, "too many messages; try again later")
+            response.headers["Retry-After"] = str(max(1, round(wait)))
+            return response
+        receipts = [await self.inbound(message) for message in messages]
+        return self.acknowledge(messages, receipts)
+
+
+def _error(status: int, reason: str) -> web.Response:
+    return web.json_response({"error": reason}, status=status)

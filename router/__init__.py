@@ -1,0 +1,25 @@
+"""The ticket lifecycle: intake, the answer/forward decision, departments, citizen notices, and
+delivering the outbox through the channel adapters. It speaks no provider's protocol."""
+
+from router.config import DepartmentConfig, DispatcherConfig, RouterConfig
+from router.desk import Desk, Staff, TicketNotFound, TicketView
+from router.dispatcher import Dispatcher
+from router.intake import Decision, Router
+from router.lifecycle import InvalidTransition
+from router.notices import NoticeError, Notices
+
+__all__ = [
+    "Decision",
+    "DepartmentConfig",
+    "Desk",
+    "Dispatcher",
+    "DispatcherConfig",
+    "InvalidTransition",
+    "NoticeError",
+    "Notices",
+    "Router",
+    "RouterConfig",
+    "Staff",
+    "TicketNotFound",
+    "TicketView",
+]

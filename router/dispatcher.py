@@ -1,0 +1,186 @@
+"""The outbox dispatcher: sends queued rows through the channel adapters.
+
+Rows are claimed (SKIP LOCKED on PostgreSQL, so several instances share the work) with a lease;
+a sender that crashes mid-send leaves a lease that runs out, and the row is sent again after a
+restart: delivery is at least once, and each message carries an idempotency key. Transient
+failures are retried with exponential backoff and jitter, honouring a provider's Retry-After;
+a permanent failure, or the last attempt, marks the row failed and records it on the ticket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime, timedelta
+
+from channels.base import Channel, OutboundMessage, PermanentSendError, TransientSendError
+from router.config import DispatcherConfig
+from router.ratelimit import Pacer
+from store import Database, Outbox, OutboxStatus, data, utcnow
+
+log = logging.getLogger("router.dispatcher")
+
+FinalFailureHook = Callable[[Outbox, str], Awaitable[None]]
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        channels: Mapping[str, Channel],
+        config: DispatcherConfig,
+        clock: Callable[[], datetime] = utcnow,
+        on_final_failure: FinalFailureHook | None = None,
+    ) -> None:
+        self.db = db
+        self.channels = dict(channels)
+        self.config = config
+        self.clock = clock
+        self.on_final_failure = on_final_failure
+        self._wake = asyncio.Event()
+        self._overall = {
+            name: Pacer(ch.rate_limit.per_second) for name, ch in channels.items() if ch.rate_limit.per_second
+        }
+        self._per_recipient = {
+            name: Pacer(ch.rate_limit.per_recipient_per_second)
+            for name, ch in channels.items()
+            if ch.rate_limit.per_recipient_per_second
+        }
+
+    def wake(self) -> None:
+        """Look for work now (called after a commit that queued messages)."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Deliver until cancelled; a store outage pauses delivery, it does not end it."""
+        while True:
+            try:
+                if await self.run_once():
+                    continue
+                delay = await self._idle_delay()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("dispatcher: the store is not answering; trying again")
+                delay = self.config.poll_seconds
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+
+    async def run_once(self) -> int:
+        """Claim one batch of due rows and deliver them; returns how many were claimed."""
+        if not self.channels:
+            return 0
+        lease = timedelta(seconds=self.config.lease_seconds)
+        async with self.db.transaction() as session:
+            rows = await data.claim_outbox(
+                session, channels=self.channels, now=self.clock(), lease=lease, limit=self.config.batch
+            )
+        if not rows:
+            return 0
+        # One queue per recipient keeps each citizen's messages in order; recipients go in parallel.
+        queues: dict[tuple[str, str], list[Outbox]] = defaultdict(list)
+        for row in rows:
+            queues[(row.channel, row.recipient)].append(row)
+        limit = asyncio.Semaphore(self.config.concurrency)
+
+        async def drain(queue: list[Outbox]) -> None:
+            async with limit:
+                for row in queue:
+                    await self._deliver(row)
+
+        await asyncio.gather(*(drain(queue) for queue in queues.values()))
+        return len(rows)
+
+    async def _idle_delay(self) -> float:
+        async with self.db.session() as session:
+            due = await data.next_outbox_time(session, channels=self.channels)
+        if due is None:
+            return self.config.poll_seconds
+        return min(self.config.poll_seconds, max(0.0, (due - self.clock()).total_seconds()))
+
+    async def _deliver(self, row: Outbox) -> None:
+        channel = self.channels[row.channel]
+        message = OutboundMessage.from_payload(row.payload)
+        if pacer := self._overall.get(row.channel):
+            await pacer.wait()
+        if pacer := self._per_recipient.get(row.channel):
+            await pacer.wait(row.recipient)
+        try:
+            result = await channel.send(message)
+        except TransientSendError as exc:
+            await self._retry(row, str(exc), exc.retry_after)
+        except PermanentSendError as exc:
+            await self._fail(row, f"permanent: {exc}")
+        except Exception as exc:  # an adapter bug or an unwrapped network error: retry, but say so
+            log.exception("dispatcher: %s failed to send outbox row %s", row.channel, row.id)
+            await self._retry(row, f"{type(exc).__name__}: {exc}", None)
+        else:
+            async with self.db.transaction() as session:
+                await data.finish_outbox(
+                    session,
+                    outbox_id=row.id or 0,
+                    attempt=row.attempts,
+                    status=OutboxStatus.SENT,
+                    sent_at=self.clock(),
+                    provider_message_id=result.provider_message_id,
+                    last_error=None,
+                )
+
+    async def _retry(self, row: Outbox, error: str, retry_after: float | None) -> None:
+        if row.attempts >= self.config.max_attempts:
+            await self._fail(row, f"gave up after {row.attempts} attempts: {error}")
+            return
+        backoff = min(self.config.backoff_max_seconds, self.config.backoff_seconds * 2 ** (row.attempts - 1))
+        delay = max(backoff * random.uniform(0.5, 1.0), retry_after or 0.0)
+        log.warning(
+            "dispatcher: %s row %s attempt %s failed (%s); next try in %.1fs",
+            row.channel,
+            row.id,
+            row.attempts,
+            error,
+            delay,
+        )
+        async with self.db.transaction() as session:
+            await data.finish_outbox(
+                session,
+                outbox_id=row.id or 0,
+                attempt=row.attempts,
+                status=OutboxStatus.PENDING,
+                next_attempt_at=self.clock() + timedelta(seconds=delay),
+                last_error=error[:2000],
+            )
+
+    async def _fail(self, row: Outbox, error: str) -> None:
+        log.error(
+            "dispatcher: %s row %s to %s failed for good: %s", row.channel, row.id, row.recipient, error
+        )
+        async with self.db.transaction() as session:
+            finished = await data.finish_outbox(
+                session,
+                outbox_id=row.id or 0,
+                attempt=row.attempts,
+                status=OutboxStatus.FAILED,
+                last_error=error[:2000],
+            )
+            if finished and row.ticket_id is not None:
+                await data.add_event(
+                    session,
+                    ticket_id=row.ticket_id,
+                    actor="system",
+                    kind="delivery_failed",
+                    at=self.clock(),
+                    detail={
+                        "outbox": row.id,
+                        "channel": row.channel,
+                        "attempts": row.attempts,
+                        "error": error[:500],
+                    },
+                )
+        if self.on_final_failure is not None:
+            await self.on_final_failure(row, error)

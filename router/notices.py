@@ -1,0 +1,77 @@
+"""Citizen notices: templates per language from YAML, dates written the way each language writes them."""
+
+from __future__ import annotations
+
+import string
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import yaml
+from babel.dates import format_skeleton
+
+NOTICES = ("forwarded", "joined", "staff_reply", "resolved")
+_PLACEHOLDERS = {"reference", "department", "due", "text"}
+# Babel skeletons: each locale orders and names month, day and weekday its own way.
+_DATE_SKELETON, _TIME_SKELETON = "MMMEd", "Hm"
+
+
+class NoticeError(ValueError):
+    """A notices file that cannot be used; the message names the file and the notice."""
+
+
+class Notices:
+    def __init__(self, templates: dict[str, dict[str, str]], zone: ZoneInfo) -> None:
+        self._templates = templates
+        self.zone = zone
+        self.languages = frozenset(templates[NOTICES[0]])
+
+    @classmethod
+    def load(cls, path: Path, zone: ZoneInfo) -> Notices:
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise NoticeError(f"{path}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise NoticeError(f"{path}: expected a mapping of notice names to texts per language")
+        problems: list[str] = []
+        for name in sorted(set(data) - set(NOTICES)):
+            problems.append(f"{path}: unknown notice {name!r} (known: {', '.join(NOTICES)})")
+        languages: set[str] = set()
+        for name in NOTICES:
+            texts = data.get(name)
+            if not isinstance(texts, dict) or not texts:
+                problems.append(f"{path}: notice {name!r} is missing")
+                continue
+            languages |= set(texts)
+            for language, text in texts.items():
+                if not isinstance(text, str) or not text.strip():
+                    problems.append(f"{path}: {name}.{language}: must be a non-empty text")
+                    continue
+                unknown = {f for _, f, _, _ in string.Formatter().parse(text) if f} - _PLACEHOLDERS
+                if unknown:
+                    problems.append(
+                        f"{path}: {name}.{language}: unknown placeholder {{{sorted(unknown)[0]}}}"
+                    )
+        for name in NOTICES:
+            texts = data.get(name)
+            if isinstance(texts, dict):
+                for language in sorted(languages - set(texts)):
+                    problems.append(f"{path}: notice {name!r} has no {language!r} text")
+        if problems:
+            raise NoticeError("\n".join(problems))
+        return cls({name: dict(data[name]) for name in NOTICES}, zone)
+
+    def language_for(self, language: str, default: str) -> str:
+        return language if language in self.languages else default
+
+    def render(self, name: str, language: str, **values: str) -> str:
+        texts = self._templates[name]
+        template = texts.get(language) or texts.get("en") or next(iter(texts.values()))
+        return template.format_map({key: values.get(key, "") for key in _PLACEHOLDERS}).strip()
+
+    def due(self, when: datetime, language: str) -> str:
+        """A due time in the city's zone, e.g. '11월 24일 (화) 17:00' or 'Tue, Nov 24 17:00'."""
+        locale = language.replace("-", "_")
+        date = format_skeleton(_DATE_SKELETON, when, tzinfo=self.zone, locale=locale)
+        return f"{date} {format_skeleton(_TIME_SKELETON, when, tzinfo=self.zone, locale=locale)}"

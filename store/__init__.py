@@ -1,0 +1,34 @@
+"""The store: SQLModel tables, async sessions, migrations and keyword-only data functions.
+
+It knows nothing of routers, channels or the knowledge base: every decision is made elsewhere
+and handed in as plain values.
+"""
+
+from store.config import StoreConfig
+from store.db import Database, open_database
+from store.models import (
+    Contact,
+    Direction,
+    Message,
+    Outbox,
+    OutboxStatus,
+    Ticket,
+    TicketEvent,
+    TicketStatus,
+    utcnow,
+)
+
+__all__ = [
+    "Contact",
+    "Database",
+    "Direction",
+    "Message",
+    "Outbox",
+    "OutboxStatus",
+    "StoreConfig",
+    "Ticket",
+    "TicketEvent",
+    "TicketStatus",
+    "open_database",
+    "utcnow",
+]

@@ -1,0 +1,281 @@
+"""Keyword-only data functions. Each takes the caller's session and never commits: the caller's
+transaction decides what is one unit of work."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, text, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from store.models import (
+    OPEN_STATUSES,
+    Contact,
+    Direction,
+    Message,
+    Outbox,
+    OutboxStatus,
+    Ticket,
+    TicketEvent,
+    utcnow,
+)
+
+# --- contacts -------------------------------------------------------------------------------
+
+
+async def get_or_create_contact(
+    session: AsyncSession,
+    *,
+    channel: str,
+    address: str,
+    display_name: str | None = None,
+    language: str | None = None,
+) -> Contact:
+    contact = (
+        await session.exec(select(Contact).where(Contact.channel == channel, Contact.address == address))
+    ).first()
+    if contact is None:
+        # A nested transaction makes a concurrent first message of the same contact harmless:
+        # the loser of the race reads the winner's row instead of failing the whole intake.
+        from sqlalchemy.exc import IntegrityError
+
+        try:
+            async with session.begin_nested():
+                contact = Contact(
+                    channel=channel, address=address, display_name=display_name, language=language
+                )
+                session.add(contact)
+        except IntegrityError:
+            contact = (
+                await session.exec(
+                    select(Contact).where(Contact.channel == channel, Contact.address == address)
+                )
+            ).one()
+    elif display_name and contact.display_name != display_name:
+        contact.display_name = display_name
+    return contact
+
+
+async def get_contact(session: AsyncSession, *, contact_id: int) -> Contact | None:
+    return await session.get(Contact, contact_id)
+
+
+async def find_contact(session: AsyncSession, *, channel: str, address: str) -> Contact | None:
+    return (
+        await session.exec(select(Contact).where(Contact.channel == channel, Contact.address == address))
+    ).first()
+
+
+# --- tickets --------------------------------------------------------------------------------
+
+
+async def next_reference(session: AsyncSession, *, year: int) -> str:
+    """The next public reference of `year`, e.g. 2026-000123 (one counter row per year)."""
+    connection = await session.connection()
+    last = (
+        await connection.execute(
+            text(
+                "INSERT INTO ticketcounter (year, last) VALUES (:year, 1) "
+                "ON CONFLICT (year) DO UPDATE SET last = ticketcounter.last + 1 RETURNING last"
+            ),
+            {"year": year},
+        )
+    ).scalar_one()
+    return f"{year}-{last:06d}"
+
+
+async def add_ticket(session: AsyncSession, *, ticket: Ticket) -> Ticket:
+    session.add(ticket)
+    await session.flush()
+    return ticket
+
+
+async def get_ticket(session: AsyncSession, *, reference: str) -> Ticket | None:
+    return (await session.exec(select(Ticket).where(Ticket.reference == reference))).first()
+
+
+async def get_ticket_by_id(session: AsyncSession, *, ticket_id: int) -> Ticket | None:
+    return await session.get(Ticket, ticket_id)
+
+
+async def open_ticket_of(session: AsyncSession, *, contact_id: int) -> Ticket | None:
+    """The newest ticket of this contact that is still being handled."""
+    return (
+        await session.exec(
+            select(Ticket)
+            .where(Ticket.contact_id == contact_id, col(Ticket.status).in_(OPEN_STATUSES))
+            .order_by(col(Ticket.id).desc())
+        )
+    ).first()
+
+
+async def list_tickets(
+    session: AsyncSession,
+    *,
+    statuses: Collection[str] | None = None,
+    department: str | None = None,
+    limit: int = 50,
+) -> Sequence[Ticket]:
+    query = select(Ticket)
+    if statuses:
+        query = query.where(col(Ticket.status).in_(list(statuses)))
+    if department:
+        query = query.where(Ticket.department == department)
+    return (await session.exec(query.order_by(col(Ticket.id).desc()).limit(limit))).all()
+
+
+# --- messages and events --------------------------------------------------------------------
+
+
+async def find_inbound(session: AsyncSession, *, channel: str, provider_message_id: str) -> Message | None:
+    return (
+        await session.exec(
+            select(Message).where(
+                Message.channel == channel, Message.provider_message_id == provider_message_id
+            )
+        )
+    ).first()
+
+
+async def add_message(session: AsyncSession, *, message: Message) -> Message:
+    session.add(message)
+    await session.flush()
+    return message
+
+
+async def ticket_messages(session: AsyncSession, *, ticket_id: int) -> Sequence[Message]:
+    return (
+        await session.exec(select(Message).where(Message.ticket_id == ticket_id).order_by(col(Message.id)))
+    ).all()
+
+
+async def add_event(
+    session: AsyncSession,
+    *,
+    ticket_id: int,
+    actor: str,
+    kind: str,
+    actor_name: str | None = None,
+    from_status: str | None = None,
+    to_status: str | None = None,
+    detail: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> TicketEvent:
+    event = TicketEvent(
+        ticket_id=ticket_id,
+        actor=actor,
+        actor_name=actor_name,
+        kind=kind,
+        from_status=from_status,
+        to_status=to_status,
+        detail=detail or {},
+        at=at or utcnow(),
+    )
+    session.add(event)
+    await session.flush()
+    return event
+
+
+async def ticket_events(session: AsyncSession, *, ticket_id: int) -> Sequence[TicketEvent]:
+    return (
+        await session.exec(
+            select(TicketEvent).where(TicketEvent.ticket_id == ticket_id).order_by(col(TicketEvent.id))
+        )
+    ).all()
+
+
+async def conversation(session: AsyncSession, *, contact_id: int, limit: int = 200) -> Sequence[Message]:
+    """What the citizen can see: their own messages and ours that were delivered, oldest first."""
+    delivered = select(Outbox.message_id).where(
+        Outbox.status == OutboxStatus.SENT, col(Outbox.message_id).is_not(None)
+    )
+    rows = (
+        await session.exec(
+            select(Message)
+            .where(
+                Message.contact_id == contact_id,
+                or_(col(Message.direction) == Direction.IN, col(Message.id).in_(delivered)),
+            )
+            .order_by(col(Message.id).desc())
+            .limit(limit)
+        )
+    ).all()
+    return list(reversed(rows))
+
+
+# --- outbox ---------------------------------------------------------------------------------
+
+
+async def add_outbox(session: AsyncSession, *, row: Outbox) -> Outbox:
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def claim_outbox(
+    session: AsyncSession,
+    *,
+    channels: Collection[str],
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+) -> list[Outbox]:
+    """Claim due rows for these channels: pending ones whose time has come, and ones whose
+    sender's lease ran out (it crashed mid-send). Several instances claim disjoint rows."""
+    due = or_(
+        and_(col(Outbox.status) == OutboxStatus.PENDING, col(Outbox.next_attempt_at) <= now),
+        and_(col(Outbox.status) == OutboxStatus.SENDING, col(Outbox.claimed_until) < now),
+    )
+    ids = (
+        select(Outbox.id)
+        .where(col(Outbox.channel).in_(list(channels)), due)
+        .order_by(col(Outbox.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    claimed = await session.exec(
+        update(Outbox)
+        .where(col(Outbox.id).in_(ids.scalar_subquery()))
+        .values(status=OutboxStatus.SENDING, claimed_until=now + lease, attempts=Outbox.attempts + 1)
+        .returning(Outbox)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(claimed.scalars().all(), key=lambda row: row.id or 0)
+
+
+async def get_outbox(session: AsyncSession, *, outbox_id: int) -> Outbox | None:
+    return await session.get(Outbox, outbox_id)
+
+
+async def next_outbox_time(session: AsyncSession, *, channels: Collection[str]) -> datetime | None:
+    """When the earliest pending row of these channels falls due (None when there is none)."""
+    return (
+        await session.exec(
+            select(func.min(Outbox.next_attempt_at)).where(
+                col(Outbox.channel).in_(list(channels)), Outbox.status == OutboxStatus.PENDING
+            )
+        )
+    ).first()
+
+
+async def count_outbox(session: AsyncSession, *, status: str) -> int:
+    return (await session.exec(select(func.count()).select_from(Outbox).where(Outbox.status == status))).one()
+
+
+async def finish_outbox(session: AsyncSession, *, outbox_id: int, attempt: int, **values: Any) -> bool:
+    """Record the outcome of the claim made at `attempt`. False when the claim was lost meanwhile
+    (its lease ran out and another sender took the row), so a late outcome cannot overwrite it."""
+    result = await session.exec(
+        update(Outbox)
+        .where(
+            col(Outbox.id) == outbox_id,
+            col(Outbox.status) == OutboxStatus.SENDING,
+            col(Outbox.attempts) == attempt,
+        )
+        .values(claimed_until=None, **values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)

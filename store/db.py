@@ -1,0 +1,122 @@
+"""Engine, sessions and migrations.
+
+SQLite is the embedded default (WAL, one writer at a time, same host); PostgreSQL is the store for
+several instances. Nothing here is created at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from store.config import StoreConfig
+
+log = logging.getLogger("store")
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+# Any constant will do: it only has to be the same for every instance that migrates this database.
+_MIGRATION_LOCK_KEY = 120_120_001
+
+
+class Database:
+    """An engine and the sessions made from it. One `AsyncSession` per unit of work, never shared."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._sessions = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def session(self) -> AsyncSession:
+        return self._sessions()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session inside one transaction: committed when the block ends, rolled back on error."""
+        async with self._sessions() as session, session.begin():
+            yield session
+
+    async def upgrade(self) -> None:
+        """Apply every pending migration (instances that start together take turns)."""
+        async with self.engine.begin() as connection:
+            if self.dialect == "postgresql":
+                await connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
+                )
+            await connection.run_sync(_run_alembic, "upgrade")
+
+    async def current_revision(self) -> str | None:
+        async with self.engine.connect() as connection:
+            return await connection.run_sync(_current_revision)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def alembic_config(connection: Connection | None = None) -> AlembicConfig:
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def _run_alembic(connection: Connection, action: str) -> None:
+    if action == "upgrade":
+        command.upgrade(alembic_config(connection), "head")
+
+
+def _current_revision(connection: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def open_database(config: StoreConfig, *, base_dir: Path | None = None) -> Database:
+    """Build the engine for `config.url`. A relative SQLite path is taken from `base_dir` (or the
+    working directory) and its folder is created, so the embedded default needs no setup."""
+    url = make_url(config.url)
+    options: dict[str, Any] = {"echo": config.echo}
+    if url.get_backend_name() == "sqlite":
+        database = url.database or ""
+        if database and database != ":memory:" and not database.startswith("file:"):
+            path = Path(database)
+            if not path.is_absolute():
+                path = (base_dir or Path.cwd()) / path
+            path.parent.mkdir(parents=True, exist_ok=True)
+            url = url.set(database=str(path))
+        engine = create_async_engine(url, **options)
+        _tune_sqlite(engine)
+    else:
+        options["pool_size"] = config.pool_size
+        options["pool_pre_ping"] = True
+        engine = create_async_engine(url, **options)
+    return Database(engine)
+
+
+def _tune_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let us issue BEGIN ourselves (below) instead of the driver's lazy deferred BEGIN.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in ("journal_mode=WAL", "busy_timeout=10000", "synchronous=NORMAL", "foreign_keys=ON"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        # IMMEDIATE takes the write lock up front, so two writers queue on busy_timeout instead of
+        # one failing with SQLITE_BUSY when it upgrades a read lock mid-transaction.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,0 +1,177 @@
+"""Tables. Times are stored in UTC and always come back timezone-aware."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that is stored as UTC and read back aware, on SQLite (which keeps no zone) too."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use an aware one")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class TicketStatus(enum.StrEnum):
+    NEW = "new"
+    ANSWERED = "answered"
+    REVIEW = "review"
+    FORWARDED = "forwarded"
+    IN_PROGRESS = "in_progress"
+    RESOLVED = "resolved"
+    REOPENED = "reopened"
+    CLOSED = "closed"
+
+
+# A ticket in one of these states is still being handled: a new message from its contact joins it.
+OPEN_STATUSES = frozenset(
+    {
+        TicketStatus.NEW,
+        TicketStatus.REVIEW,
+        TicketStatus.FORWARDED,
+        TicketStatus.IN_PROGRESS,
+        TicketStatus.REOPENED,
+    }
+)
+
+
+class Direction(enum.StrEnum):
+    IN = "in"
+    OUT = "out"
+
+
+class OutboxStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class Contact(SQLModel, table=True):
+    """A citizen as one channel knows them: (channel, address) is the identity."""
+
+    __table_args__ = (UniqueConstraint("channel", "address", name="uq_contact_channel_address"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=32)
+    address: str = Field(max_length=255)
+    display_name: str | None = Field(default=None, max_length=255)
+    language: str | None = Field(default=None, max_length=16)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Ticket(SQLModel, table=True):
+    __table_args__ = (Index("ix_ticket_contact_status", "contact_id", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    reference: str = Field(max_length=32, unique=True)
+    contact_id: int = Field(foreign_key="contact.id")
+    channel: str = Field(max_length=32)
+    language: str = Field(max_length=16)
+    category: str | None = Field(default=None, max_length=64)
+    department: str | None = Field(default=None, max_length=64, index=True)
+    status: str = Field(default=TicketStatus.NEW, max_length=16, index=True)
+    priority: int = Field(default=0)
+    sensitive: bool = Field(default=False)
+    faq_entry: str | None = Field(default=None, max_length=128)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    first_response_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    rating: int | None = Field(default=None)
+    rating_comment: str | None = Field(default=None)
+
+
+class TicketCounter(SQLModel, table=True):
+    """The last reference number handed out in a year (references read 2026-000123)."""
+
+    year: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    last: int = Field(default=0)
+
+
+class Message(SQLModel, table=True):
+    """Every message in or out. Inbound ones carry the provider's id, unique per channel."""
+
+    __table_args__ = (
+        UniqueConstraint("channel", "provider_message_id", name="uq_message_channel_provider_id"),
+        Index("ix_message_contact_id", "contact_id", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)
+    contact_id: int = Field(foreign_key="contact.id")
+    direction: str = Field(max_length=8)
+    channel: str = Field(max_length=32)
+    provider_message_id: str | None = Field(default=None, max_length=255)
+    author: str = Field(max_length=255)  # "citizen", "bot" or "staff:<id>"
+    author_name: str | None = Field(default=None, max_length=255)
+    text: str = Field(default="")
+    attachments: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    buttons: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    location: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    language: str | None = Field(default=None, max_length=16)
+    reply_to: str | None = Field(default=None, max_length=255)
+    raw: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class TicketEvent(SQLModel, table=True):
+    """The append-only audit trail: who did what to a ticket, and when."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    actor: str = Field(max_length=255)  # "citizen", "bot", "system", "staff:<id>"
+    actor_name: str | None = Field(default=None, max_length=255)
+    kind: str = Field(max_length=32)
+    from_status: str | None = Field(default=None, max_length=16)
+    to_status: str | None = Field(default=None, max_length=16)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Outbox(SQLModel, table=True):
+    """One outgoing message to deliver, written in the transaction of the change that caused it."""
+
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    idempotency_key: str = Field(max_length=128, unique=True)
+    ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)
+    message_id: int | None = Field(default=None, foreign_key="message.id", index=True)
+    channel: str = Field(max_length=32)
+    recipient: str = Field(max_length=255)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default=OutboxStatus.PENDING, max_length=16)
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error: str | None = Field(default=None)
+    provider_message_id: str | None = Field(default=None, max_length=255)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

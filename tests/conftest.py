@@ -1,0 +1,107 @@
+"""Shared fixtures: databases (SQLite always, PostgreSQL when reachable or required), and a whole
+bot on the in-memory channel."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+import bot as bot_module
+from channels.memory import MemoryChannel
+from store import Database, StoreConfig, open_database
+
+ROOT = Path(__file__).resolve().parent.parent
+POSTGRES_URL = os.environ.get("INTAKE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+REQUIRE_POSTGRES = os.environ.get("INTAKE_REQUIRE_POSTGRES") == "1"
+
+
+async def _postgres_reachable() -> str | None:
+    url = make_url(POSTGRES_URL)
+    try:
+        connection = await asyncpg.connect(
+            host=url.host, port=url.port or 5432, user=url.username, database=url.database, timeout=3
+        )
+    except (OSError, asyncpg.PostgresError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    await connection.close()
+    return None
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """A migrated, empty database: SQLite in a temp folder, or a fresh schema on PostgreSQL."""
+    if request.param == "sqlite":
+        db = open_database(StoreConfig(url=f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"))
+        await db.upgrade()
+        yield db
+        await db.close()
+        return
+    problem = await _postgres_reachable()
+    if problem:
+        if REQUIRE_POSTGRES:
+            pytest.fail(f"PostgreSQL is required (INTAKE_REQUIRE_POSTGRES=1) but not reachable: {problem}")
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {problem}")
+    yield_db = await _postgres_schema_db()
+    try:
+        yield yield_db[0]
+    finally:
+        await yield_db[0].close()
+        await _drop_schema(yield_db[1])
+
+
+async def _postgres_schema_db() -> tuple[Database, str]:
+    schema = f"t_{secrets.token_hex(6)}"
+    admin = open_database(StoreConfig(url=POSTGRES_URL))
+    async with admin.engine.begin() as connection:
+        await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    await admin.close()
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(POSTGRES_URL, connect_args={"server_settings": {"search_path": schema}})
+    db = Database(engine)
+    await db.upgrade()
+    return db, schema
+
+
+async def _drop_schema(schema: str) -> None:
+    admin = open_database(StoreConfig(url=POSTGRES_URL))
+    async with admin.engine.begin() as connection:
+        await connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    await admin.close()
+
+
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 11, 23, 1, 0, tzinfo=UTC)  # a Monday, 10:00 in Seoul
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def shipped_config(tmp_path: Path, **store: str) -> bot_module.BotConfig:
+    """The shipped config.yaml on a fresh SQLite database in `tmp_path`."""
+    config = bot_module.load_config(ROOT / "config.yaml")
+    url = store.get("url", f"sqlite+aiosqlite:///{tmp_path / 'intake.db'}")
+    return config.model_copy(update={"store": StoreConfig(url=url)})
+
+
+BotFactory = Callable[..., "AsyncIterator[bot_module.Bot]"]
+
+
+@pytest.fixture
+async def whole_bot(tmp_path: Path) -> AsyncIterator[tuple[bot_module.Bot, MemoryChannel]]:
+    """The shipped city on SQLite with the in-memory channel: push a message in, pop replies out."""
+    memory = MemoryChannel()
+    bot = await bot_module.build(shipped_config(tmp_path), base_dir=ROOT, channels=[memory], webchat=False)
+    async with bot.running():
+        yield bot, memory
