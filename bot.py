@@ -19,8 +19,9 @@ import os
 import re
 import signal
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from channels.terminal import TerminalChannel
 from channels.webchat import WebchatChannel
 from knowledge import KnowledgeConfig, KnowledgeError, KnowledgeHolder, detect_language
 from router import DepartmentConfig, Desk, Dispatcher, Notices, Router, RouterConfig, Staff
-from store import Database, OutboxStatus, StoreConfig, data, open_database
+from store import Database, OutboxStatus, StoreConfig, data, open_database, utcnow
 
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger("bot")
@@ -188,9 +189,12 @@ async def build(
     channels: Sequence[Channel] = (),
     webchat: bool = True,
     migrate: bool | None = None,
+    db: Database | None = None,
+    clock: Callable[[], datetime] = utcnow,
 ) -> Bot:
-    """Build every part from config. Relative paths are taken from `base_dir` (the config's folder)."""
-    db = open_database(config.store, base_dir=base_dir)
+    """Build every part from config. Relative paths are taken from `base_dir` (the config's folder);
+    `db` and `clock` let tests bring their own database and time."""
+    db = db or open_database(config.store, base_dir=base_dir)
     if config.store.migrate_on_start if migrate is None else migrate:
         await db.upgrade()
     knowledge = KnowledgeHolder(
@@ -206,13 +210,14 @@ async def build(
         notices=notices,
         answer_threshold=config.knowledge.answer_threshold,
         suggest_threshold=config.knowledge.suggest_threshold,
+        clock=clock,
     )
     adapters: dict[str, Channel] = {}
     if webchat and config.channels.webchat.enabled:
         adapters["webchat"] = WebchatChannel(config.channels.webchat, router.conversation)
     for channel in channels:
         adapters[channel.name] = channel
-    dispatcher = Dispatcher(db=db, channels=adapters, config=config.router.dispatcher)
+    dispatcher = Dispatcher(db=db, channels=adapters, config=config.router.dispatcher, clock=clock)
     router.on_outbox(dispatcher.wake)
     return Bot(config, db, knowledge, router, Desk(router), dispatcher, adapters)
 

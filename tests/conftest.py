@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -95,13 +95,42 @@ def shipped_config(tmp_path: Path, **store: str) -> bot_module.BotConfig:
     return config.model_copy(update={"store": StoreConfig(url=url)})
 
 
-BotFactory = Callable[..., "AsyncIterator[bot_module.Bot]"]
-
-
 @pytest.fixture
 async def whole_bot(tmp_path: Path) -> AsyncIterator[tuple[bot_module.Bot, MemoryChannel]]:
     """The shipped city on SQLite with the in-memory channel: push a message in, pop replies out."""
     memory = MemoryChannel()
     bot = await bot_module.build(shipped_config(tmp_path), base_dir=ROOT, channels=[memory], webchat=False)
+    async with bot.running():
+        yield bot, memory
+
+
+FAQ_MIN = ROOT / "tests" / "data" / "faq_min"
+
+
+def config_for_tests(tmp_path: Path, *, faq: Path = FAQ_MIN) -> bot_module.BotConfig:
+    """The shipped config with the tests' small FAQ and quick retries."""
+    config = shipped_config(tmp_path)
+    knowledge = config.knowledge.model_copy(update={"path": faq, "reload_seconds": 0})
+    dispatcher = config.router.dispatcher.model_copy(
+        update={"poll_seconds": 0.05, "backoff_seconds": 0.01, "backoff_max_seconds": 0.05, "max_attempts": 3}
+    )
+    router = config.router.model_copy(update={"dispatcher": dispatcher})
+    return config.model_copy(update={"knowledge": knowledge, "router": router})
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def city(
+    database: Database, tmp_path: Path, clock: FakeClock
+) -> AsyncIterator[tuple[bot_module.Bot, MemoryChannel]]:
+    """A running bot on each database with the small FAQ, a fake clock and the in-memory channel."""
+    memory = MemoryChannel()
+    bot = await bot_module.build(
+        config_for_tests(tmp_path), base_dir=ROOT, channels=[memory], webchat=False, db=database, clock=clock
+    )
     async with bot.running():
         yield bot, memory
