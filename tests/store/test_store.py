@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -98,10 +99,8 @@ async def test_an_inbound_provider_id_is_stored_once_per_channel(database: Datab
 
 
 async def test_times_come_back_aware_and_in_utc(database: Database) -> None:
-    seoul_time = datetime(2026, 11, 23, 18, 30, tzinfo=UTC).astimezone(
-        __import__("zoneinfo").ZoneInfo("Asia/Seoul")
-    )
-    contact_id, ticket_id = await _contact_and_ticket(database)
+    seoul_time = datetime(2026, 11, 23, 18, 30, tzinfo=UTC).astimezone(ZoneInfo("Asia/Seoul"))
+    _, ticket_id = await _contact_and_ticket(database)
     async with database.transaction() as s:
         ticket = await data.get_ticket_by_id(s, ticket_id=ticket_id)
         assert ticket is not None
