@@ -149,9 +149,11 @@ class WebchatChannel(WebhookChannel):
         return web.json_response({"accepted": True})
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        # The message is in the store already; "sending" makes it visible and wakes the page.
-        self._touch(message.recipient)
+        # The message is in the store already: recording it as sent is what makes it visible.
         return SendResult(provider_message_id=message.idempotency_key)
+
+    def sent(self, message: OutboundMessage) -> None:
+        self._touch(message.recipient)  # now the page's long-poll will find it
 
     # --- handlers -------------------------------------------------------------------------
 
