@@ -177,7 +177,7 @@ class Channel(abc.ABC):
     async def send(self, message: OutboundMessage) -> SendResult:
         """Deliver one message, or raise a `SendError` saying whether to try again."""
 
-    def sent(self, message: OutboundMessage) -> None:
+    def on_sent(self, message: OutboundMessage) -> None:
         """Called once the message is recorded as sent (after `send` returned and that committed)."""
 
 

@@ -152,7 +152,7 @@ class WebchatChannel(WebhookChannel):
         # The message is in the store already: recording it as sent is what makes it visible.
         return SendResult(provider_message_id=message.idempotency_key)
 
-    def sent(self, message: OutboundMessage) -> None:
+    def on_sent(self, message: OutboundMessage) -> None:
         self._touch(message.recipient)  # now the page's long-poll will find it
 
     # --- handlers -------------------------------------------------------------------------

@@ -131,7 +131,7 @@ class Dispatcher:
                     provider_message_id=result.provider_message_id,
                     last_error=None,
                 )
-            channel.sent(message)
+            channel.on_sent(message)
 
     async def _retry(self, row: Outbox, error: str, retry_after: float | None) -> None:
         if row.attempts >= self.config.max_attempts:
