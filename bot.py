@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import re
@@ -33,7 +34,15 @@ from sqlalchemy import text
 from channels import Channel, ChannelsConfig
 from channels.terminal import TerminalChannel
 from channels.webchat import WebchatChannel
-from knowledge import KnowledgeConfig, KnowledgeError, KnowledgeHolder, detect_language
+from knowledge import (
+    KnowledgeBase,
+    KnowledgeConfig,
+    KnowledgeError,
+    KnowledgeHolder,
+    Matcher,
+    detect_language,
+)
+from knowledge.evaluate import evaluate, read_queries
 from router import DepartmentConfig, Desk, Dispatcher, Notices, Router, RouterConfig, Staff
 from store import Database, OutboxStatus, StoreConfig, data, open_database, utcnow
 
@@ -288,8 +297,26 @@ async def cmd_chat(config: BotConfig, base_dir: Path, user: str | None) -> int:
     async with bot.running():
         print(f"Talking to the city as {terminal.address}. Type a question; Ctrl-D to leave.")
         await terminal.read_lines()
-        await asyncio.sleep(0.5)  # let the last reply print
+        await _until_delivered(bot, terminal.name, terminal.address, timeout=10)
     return 0
+
+
+async def _until_delivered(bot: Bot, channel: str, recipient: str, *, timeout: float) -> None:
+    """Wait until nothing is queued for this recipient any more (the replies to the last lines)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        async with bot.db.session() as session:
+            waiting = sum(
+                [
+                    await data.count_outbox(session, status=status, channel=channel, recipient=recipient)
+                    for status in (OutboxStatus.PENDING, OutboxStatus.SENDING)
+                ]
+            )
+        if not waiting:
+            return
+        bot.dispatcher.wake()
+        await asyncio.sleep(0.05)
 
 
 async def cmd_tickets(config: BotConfig, base_dir: Path, args: argparse.Namespace) -> int:
@@ -355,6 +382,8 @@ def cmd_faq(config: BotConfig, base_dir: Path, args: argparse.Namespace) -> int:
             print(f"  {problem}", file=sys.stderr)
         return 1
     base, matcher = holder.current
+    if args.action == "eval":
+        return _faq_eval(config, matcher, base, args)
     if args.action == "check":
         print(f"OK: {len(base)} entries in {len(base.files)} files under {path}")
         return 0
@@ -373,6 +402,31 @@ def cmd_faq(config: BotConfig, base_dir: Path, args: argparse.Namespace) -> int:
         print(f'  {m.score:.3f}  {m.entry.id:<28} {m.entry.department or "-":<12} "{m.question}"{flag}')
     if not matches:
         print("  (no entry shares any words with this text)")
+    return 0
+
+
+def _faq_eval(config: BotConfig, matcher: Matcher, base: KnowledgeBase, args: argparse.Namespace) -> int:
+    try:
+        queries = read_queries(Path(args.queries), {entry.id for entry in base.entries})
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    result = evaluate(
+        matcher,
+        queries,
+        answer_threshold=config.knowledge.answer_threshold,
+        suggest_threshold=config.knowledge.suggest_threshold,
+        default_language=config.router.default_language,
+    )
+    if args.json:
+        print(json.dumps(result.as_dict()))
+        return 0
+    print(f"{result.queries} queries, {result.in_scope} in scope; answer threshold {config.knowledge.answer_threshold}")
+    print(f"  answered automatically  {result.auto_answered} ({result.auto_correct} correct)")
+    print(f"  precision               {result.precision:.3f}")
+    print(f"  coverage                {result.coverage:.3f}")
+    print(f"  out of scope answered   {result.out_of_scope_answered:.3f}")
+    print(f"  for review              {result.review}")
     return 0
 
 
@@ -418,6 +472,10 @@ def parser() -> argparse.ArgumentParser:
     ask = faq_actions.add_parser("ask", help="show the entries a text would match, with scores")
     ask.add_argument("text", nargs="+")
     ask.add_argument("--limit", type=int, default=5)
+    ev = faq_actions.add_parser("eval", help="measure automatic answers on a labelled JSON-lines file")
+    ev.add_argument("--faq", dest="dir", help="FAQ folder (default: knowledge.path)")
+    ev.add_argument("--queries", required=True, help='one {"text": ..., "expect": id or null} a line')
+    ev.add_argument("--json", action="store_true", help="print one JSON object")
 
     db = sub.add_parser("db", help="the database")
     db.add_subparsers(dest="action", required=True).add_parser("upgrade", help="apply pending migrations")

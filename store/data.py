@@ -261,8 +261,15 @@ async def next_outbox_time(session: AsyncSession, *, channels: Collection[str]) 
     ).first()
 
 
-async def count_outbox(session: AsyncSession, *, status: str) -> int:
-    return (await session.exec(select(func.count()).select_from(Outbox).where(Outbox.status == status))).one()
+async def count_outbox(
+    session: AsyncSession, *, status: str, channel: str | None = None, recipient: str | None = None
+) -> int:
+    query = select(func.count()).select_from(Outbox).where(Outbox.status == status)
+    if channel is not None:
+        query = query.where(Outbox.channel == channel)
+    if recipient is not None:
+        query = query.where(Outbox.recipient == recipient)
+    return (await session.exec(query)).one()
 
 
 async def finish_outbox(session: AsyncSession, *, outbox_id: int, attempt: int, **values: Any) -> bool:

@@ -1,0 +1,117 @@
+"""Keep the last good knowledge base in use while administrators edit the FAQ files."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Awaitable, Callable, Collection
+from pathlib import Path
+
+from knowledge.loader import KnowledgeError, find_yaml_files, load_knowledge
+from knowledge.matcher import Matcher
+from knowledge.model import KnowledgeBase
+
+logger = logging.getLogger("knowledge")
+
+Fingerprint = tuple[tuple[str, int, int], ...]
+
+
+class KnowledgeHolder:
+    """Holds the current (knowledge base, matcher) pair and replaces it when the files change.
+
+    A bad edit never takes the service down: the last good pair stays in use and the error is
+    returned, logged and handed to `on_error` so the administrators can be told.
+    """
+
+    def __init__(self, path: Path, *, known_departments: Collection[str] | None = None) -> None:
+        self._path = path
+        self._known_departments = None if known_departments is None else frozenset(known_departments)
+        self._current: tuple[KnowledgeBase, Matcher] | None = None
+        # The fingerprint of the files as they were at the last load attempt, good or bad.
+        self._seen: Fingerprint | None = None
+        # reload() may run in a worker thread (watch) and from a command at the same time.
+        self._lock = threading.Lock()
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
+    def current(self) -> tuple[KnowledgeBase, Matcher]:
+        """The last good pair, replaced as one tuple so a reader never sees a base with another's matcher."""
+        current = self._current
+        if current is None:
+            raise RuntimeError("the knowledge base has not been loaded yet: call load() first")
+        return current
+
+    def load(self) -> None:
+        """The first load: a problem raises KnowledgeError, since start-up must fail loudly."""
+        error = self._reload(self.fingerprint())
+        if error is not None:
+            raise error
+
+    def reload(self) -> KnowledgeError | None:
+        """Reload now; on problems keep the last good pair and return (and log) the error."""
+        error = self._reload(self.fingerprint())
+        if error is not None:
+            logger.error(
+                "FAQ files in %s have %d problem(s); keeping the last good knowledge base:\n%s",
+                self._path,
+                len(error.problems),
+                error,
+            )
+        return error
+
+    async def watch(
+        self,
+        interval: float,
+        on_error: Callable[[KnowledgeError], Awaitable[None]] | None = None,
+    ) -> None:
+        """Every `interval` seconds, reload if the files changed; runs until cancelled.
+
+        `on_error` is awaited once per distinct broken state of the files, not on every check.
+        An interval of 0 or less means watching is disabled and returns at once.
+        """
+        if interval <= 0:
+            logger.info("not watching %s for FAQ changes (interval %s)", self._path, interval)
+            return
+        while True:
+            await asyncio.sleep(interval)
+            fingerprint = await asyncio.to_thread(self.fingerprint)
+            if fingerprint == self._seen:
+                continue
+            error = await asyncio.to_thread(self.reload)
+            if error is None:
+                base, _ = self.current
+                logger.info("reloaded %d FAQ entries from %d file(s)", len(base), len(base.files))
+            elif on_error is not None:
+                try:
+                    await on_error(error)
+                except Exception:
+                    # Telling the administrators failed; watching must go on regardless.
+                    logger.exception("on_error callback failed for a broken FAQ edit")
+
+    def fingerprint(self) -> Fingerprint:
+        """A cheap summary of the FAQ files: sorted (relative path, mtime_ns, size)."""
+        if not self._path.is_dir():
+            return (("", -1, -1),)  # unlike an empty folder, which is a valid (empty) knowledge base
+        summary = []
+        for file in find_yaml_files(self._path):
+            try:
+                stat = file.stat()
+            except OSError:
+                continue  # deleted between listing and stat: the next check sees the new state
+            summary.append((file.relative_to(self._path).as_posix(), stat.st_mtime_ns, stat.st_size))
+        return tuple(summary)
+
+    def _reload(self, fingerprint: Fingerprint) -> KnowledgeError | None:
+        # The fingerprint is taken before reading, so an edit made during the load is seen next time.
+        with self._lock:
+            self._seen = fingerprint
+            try:
+                base = load_knowledge(self._path, known_departments=self._known_departments)
+            except KnowledgeError as error:
+                return error
+            self._current = (base, Matcher(base))
+            return None

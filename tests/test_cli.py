@@ -1,0 +1,122 @@
+"""The operator's command line, run as a city's staff would run it: `python bot.py ...`."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FAQ_MIN, ROOT
+
+
+def run(tmp_path: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "INTAKE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "bot.py"), "--log-level", "WARNING", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=tmp_path,
+    )
+
+
+def test_a_citizen_in_the_terminal_and_staff_on_the_command_line(tmp_path: Path) -> None:
+    chat = run(tmp_path, "chat", "--as", "alice", stdin="가로등이 고장났어요\n")
+    assert chat.returncode == 0, chat.stderr
+    assert "city> 접수번호 2026-000001: 교통도로과에 전달했습니다. 처리 예정:" in chat.stdout
+
+    listing = run(tmp_path, "tickets", "list", "--status", "forwarded")
+    assert listing.stdout.splitlines()[1].split()[:3] == ["2026-000001", "forwarded", "transport"]
+
+    reply = run(tmp_path, "tickets", "--staff", "Kim", "reply", "2026-000001", "내일", "수리합니다")
+    assert (
+        reply.returncode == 0
+        and "Reply queued for 2026-000001 (terminal); status in_progress." in reply.stdout
+    )
+
+    # The citizen was away; the reply waits in the outbox and shows on their next visit.
+    back = run(tmp_path, "chat", "--as", "alice", stdin="")
+    assert "city> [2026-000001] 교통도로과: 내일 수리합니다" in back.stdout
+    other = run(tmp_path, "chat", "--as", "bob", stdin="")
+    assert "2026-000001" not in other.stdout
+
+    resolved = run(tmp_path, "tickets", "--staff", "Kim", "resolve", "2026-000001", "교체", "완료")
+    assert resolved.returncode == 0
+    shown = run(tmp_path, "tickets", "show", "2026-000001").stdout
+    assert "status resolved" in shown and "Kim: [2026-000001] 교통도로과: 내일 수리합니다" in shown
+    assert "status in_progress->resolved by Kim" in shown
+
+
+def test_staff_errors_are_plain_and_exit_1(tmp_path: Path) -> None:
+    result = run(tmp_path, "tickets", "reply", "2026-424242", "hello")
+    assert result.returncode == 1 and result.stderr.strip() == "error: no ticket 2026-424242"
+
+
+def test_faq_check_passes_on_the_shipped_knowledge_base(tmp_path: Path) -> None:
+    result = run(tmp_path, "faq", "check")
+    assert result.returncode == 0
+    assert result.stdout.startswith("OK: ") and "entries in 6 files" in result.stdout
+
+
+def test_faq_check_names_file_line_and_entry_of_a_bad_edit(tmp_path: Path) -> None:
+    faq = tmp_path / "faq"
+    shutil.copytree(FAQ_MIN, faq)
+    text = (faq / "city.yaml").read_text(encoding="utf-8")
+    (faq / "city.yaml").write_text(text.replace("department: triage", "department: parks"), encoding="utf-8")
+    result = run(tmp_path, "faq", "check", str(faq))
+    assert result.returncode == 1
+    line = text.splitlines().index("    department: triage") + 1
+    assert f"city.yaml:{line}: entry 'passport': unknown department 'parks'" in result.stderr
+
+
+def test_faq_ask_shows_the_decision_and_the_scores(tmp_path: Path) -> None:
+    result = run(tmp_path, "faq", "ask", "How do I throw away a sofa?")
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("language en; answer threshold 0.40: answer with bulky-waste")
+    assert lines[1].split()[:2] == ["1.000", "bulky-waste"]
+
+
+def test_faq_eval_prints_the_measures_of_design_md(tmp_path: Path) -> None:
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text(
+        '{"text": "소파 버리는 방법", "expect": "bulky-waste"}\n'
+        '{"text": "Where do I apply for a passport?", "expect": "passport"}\n'
+        '{"text": "what a lovely day", "expect": null}\n',
+        encoding="utf-8",
+    )
+    result = run(tmp_path, "faq", "eval", "--faq", str(FAQ_MIN), "--queries", str(queries), "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "queries": 3,
+        "in_scope": 2,
+        "auto_answered": 2,
+        "auto_correct": 2,
+        "precision": 1.0,
+        "coverage": 1.0,
+        "out_of_scope_answered": 0.0,
+        "review": 0,
+    }
+
+
+@pytest.mark.parametrize("bad", ['{"text": "x"}', "not json", '{"text": "x", "expect": "no-such-entry"}'])
+def test_faq_eval_names_the_bad_line(tmp_path: Path, bad: str) -> None:
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text('{"text": "ok", "expect": null}\n' + bad + "\n", encoding="utf-8")
+    result = run(tmp_path, "faq", "eval", "--faq", str(FAQ_MIN), "--queries", str(queries))
+    assert result.returncode == 1 and f"{queries}:2:" in result.stderr
+
+
+def test_a_broken_config_stops_start_up_with_exit_2(tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text("departments: {triage: {name: {en: Desk}}}\nserver: {port: lots}\n", encoding="utf-8")
+    result = run(tmp_path, "--config", str(config), "faq", "check")
+    assert result.returncode == 2
+    assert f"{config}: server.port: Input should be a valid integer" in result.stderr
