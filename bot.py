@@ -421,7 +421,8 @@ def _faq_eval(config: BotConfig, matcher: Matcher, base: KnowledgeBase, args: ar
     if args.json:
         print(json.dumps(result.as_dict()))
         return 0
-    print(f"{result.queries} queries, {result.in_scope} in scope; answer threshold {config.knowledge.answer_threshold}")
+    threshold = config.knowledge.answer_threshold
+    print(f"{result.queries} queries, {result.in_scope} in scope; answer threshold {threshold}")
     print(f"  answered automatically  {result.auto_answered} ({result.auto_correct} correct)")
     print(f"  precision               {result.precision:.3f}")
     print(f"  coverage                {result.coverage:.3f}")

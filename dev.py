@@ -35,8 +35,17 @@ def ensure(lock: str) -> None:
             return
     print(f"installing {lock} into {VENV.name}/ ...", flush=True)
     subprocess.run(
-        [str(PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--require-hashes",
-         "-r", str(ROOT / lock)],
+        [
+            str(PYTHON),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--require-hashes",
+            "-r",
+            str(ROOT / lock),
+        ],
         check=True,
     )
     _marker(lock).write_text(_digest(lock))

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot import ConfigError, load_config
-from router.notices import Notices, NoticeError
+from router.notices import NoticeError, Notices
 from tests.conftest import ROOT
 
 MINIMAL = """
