@@ -79,7 +79,7 @@ class Desk:
                 session,
                 ticket,
                 contact,
-                self._signed(ticket, text),
+                self.router.render_notice(ticket, "staff_reply", text=text),
                 author=staff.actor,
                 author_name=staff.name,
                 now=now,
@@ -118,16 +118,6 @@ class Desk:
             await self.router.notify(session, ticket, contact, "resolved", now=now, text=text.strip())
         self.router.outbox_written()
         return ticket
-
-    def _signed(self, ticket: Ticket, text: str) -> str:
-        department = self.router.departments.get(ticket.department or "")
-        return self.router.notices.render(
-            "staff_reply",
-            ticket.language,
-            reference=ticket.reference,
-            department=department.display_name(ticket.language) if department else "",
-            text=text,
-        )
 
     async def _ticket(self, session: AsyncSession, reference: str) -> Ticket:
         ticket = await data.get_ticket(session, reference=reference.strip())

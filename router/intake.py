@@ -266,8 +266,13 @@ class Router:
         now: datetime,
         text: str = "",
     ) -> None:
+        body = self.render_notice(ticket, notice, text=text)
+        await self.send_to_citizen(session, ticket, contact, body, author=BOT, now=now)
+
+    def render_notice(self, ticket: Ticket, notice: str, *, text: str = "") -> str:
+        """A notice about this ticket in the ticket's language."""
         department = self.departments.get(ticket.department or "")
-        body = self.notices.render(
+        return self.notices.render(
             notice,
             ticket.language,
             reference=ticket.reference,
@@ -275,7 +280,6 @@ class Router:
             due=self.notices.due(ticket.due_at, ticket.language) if ticket.due_at else "",
             text=text,
         )
-        await self.send_to_citizen(session, ticket, contact, body, author=BOT, now=now)
 
     async def send_to_citizen(
         self,
