@@ -256,6 +256,11 @@ def make_app(bot: Bot) -> web.Application:
     async def home(request: web.Request) -> web.Response:
         raise web.HTTPFound("/chat")
 
+    async def stop_channels(app: web.Application) -> None:
+        for channel in bot.channels.values():
+            await channel.stop()
+
+    app.on_shutdown.append(stop_channels)  # before aiohttp waits for open requests (long-polls)
     app.router.add_get("/healthz", healthz)
     if "webchat" in bot.channels:
         app.router.add_get("/", home)

@@ -171,7 +171,7 @@ class Channel(abc.ABC):
         self._inbound = inbound
 
     async def stop(self) -> None:
-        """Stop accepting messages and release connections."""
+        """Stop accepting messages and release connections; may be called more than once."""
 
     @abc.abstractmethod
     async def send(self, message: OutboundMessage) -> SendResult:

@@ -82,6 +82,7 @@ class WebchatChannel(WebhookChannel):
         self._conversation = conversation
         self._epoch = secrets.token_hex(4)  # versions of another process (or before a restart) never match
         self._sessions: OrderedDict[str, _Session] = OrderedDict()
+        self._closing = False
 
     def routes(self) -> list[web.AbstractRouteDef]:
         return [
@@ -155,6 +156,12 @@ class WebchatChannel(WebhookChannel):
     def on_sent(self, message: OutboundMessage) -> None:
         self._touch(message.recipient)  # now the page's long-poll will find it
 
+    async def stop(self) -> None:
+        # Answer every held long-poll now, so the server can shut down without waiting them out.
+        self._closing = True
+        for session in self._sessions.values():
+            session.changed.set()
+
     # --- handlers -------------------------------------------------------------------------
 
     async def _page(self, request: web.Request) -> web.StreamResponse:
@@ -171,7 +178,7 @@ class WebchatChannel(WebhookChannel):
             return web.json_response({"error": "session must be a token from /chat/api/session"}, status=400)
         address = address_of(token)
         session = self._session(address)
-        if request.query.get("version", "") == self._version(session):
+        if request.query.get("version", "") == self._version(session) and not self._closing:
             changed = session.changed
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), timeout=self.config.long_poll_seconds)
