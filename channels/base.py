@@ -225,7 +225,14 @@ class WebhookChannel(Channel):
             response = _error(429, "too many messages; try again later")
             response.headers["Retry-After"] = str(max(1, round(wait)))
             return response
-        receipts = [await self.inbound(message) for message in messages]
+        try:
+            receipts = [await self.inbound(message) for message in messages]
+        except Exception:
+            # Nothing was acknowledged, so the sender retries and nothing is lost; say "later".
+            log.exception("%s: could not store an inbound message; asking the sender to retry", self.name)
+            response = _error(503, "temporarily unavailable; please retry")
+            response.headers["Retry-After"] = "5"
+            return response
         return self.acknowledge(messages, receipts)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot import Bot, build, make_app
@@ -183,3 +184,26 @@ async def test_health_reports_the_store_and_the_knowledge_base(
     body = await response.json()
     assert body["status"] == "ok" and body["store"] == "ok" and body["faq_entries"] == 3
     assert body["channels"] == ["webchat"]
+
+
+async def test_a_store_failure_during_intake_asks_the_sender_to_retry(tmp_path: Path) -> None:
+    from channels.base import InboundMessage, Receipt
+    from channels.webchat import WebchatChannel, WebchatConfig
+
+    async def broken_intake(message: InboundMessage) -> Receipt:
+        raise ConnectionError("the database is down")
+
+    async def no_history(channel: str, address: str) -> list[Any]:
+        return []
+
+    channel = WebchatChannel(WebchatConfig(), no_history)
+    await channel.start(broken_intake)
+    app = web.Application()
+    app.add_routes(channel.routes())
+    async with TestClient(TestServer(app)) as client:
+        session = await new_session(client)
+        response = await client.post(
+            "/chat/api/messages", json={"session": session, "id": "m-0000001", "text": "hi"}
+        )
+        assert response.status == 503 and response.headers["Retry-After"] == "5"
+        assert (await response.json())["error"] == "temporarily unavailable; please retry"
