@@ -122,7 +122,7 @@ function newId() {
 	return out;
 }
 
-/* cb(status, json|null, xhr); status 0 = network error/timeout */
+/* status 0: network error or timeout */
 function req(method, url, body, ms, cb) {
 	var x = new XMLHttpRequest(), done = false, timer;
 	function fin() {
@@ -238,7 +238,7 @@ function toBottom() { W.scrollTo(0, docH()); follow = true; show(newer); }
 function newContent(mine) { if (mine || follow) toBottom(); else show(newer, true); }
 
 var session = sget('intake.session'), waiters = null;
-if (!session || !/^[A-Za-z0-9_\-]{8,200}$/.test(session)) session = null;
+if (!session || !/^[A-Za-z0-9_\-]{20,200}$/.test(session)) session = null;
 function withSession(cb) {
 	if (session) { cb(true); return; }
 	if (waiters) { waiters.push(cb); return; }
@@ -276,17 +276,14 @@ function save() {
 	sset('intake.outbox', out.length ? JSON.stringify(out) : null);
 }
 function paint(it) {
-	var e = it.el, live = !it.matched && it.st !== 'ok', failed = live && (it.st === 'fail' || it.st === 'bad'), b;
-	e.className = 'msg me' + (failed ? ' fail' : '');
+	var e = it.el, st = it.matched ? 'ok' : it.st, f = st === 'fail' || st === 'bad', b;
+	e.className = 'msg me' + (f ? ' fail' : '');
 	clear(e._st);
-	if (!live) return;
-	if (failed) {
-		b = mk('button', 'retry', it.st === 'fail' ? T.fail : T.bad);
+	if (f) {
+		b = e._st.appendChild(mk('button', 'retry', T[st]));
 		b.type = 'button';
-		e._st.appendChild(b);
-	} else {
-		e._st.appendChild(D.createTextNode(T.sending));
-	}
+	} else if (st !== 'ok') e._st.appendChild(D.createTextNode(T.sending));
+	if (follow) toBottom();
 }
 function place(it) {
 	if (it.el) it.el._item = null;
@@ -438,7 +435,7 @@ function poll() {
 			pollFails = 0;
 			showConn(false);
 			pollLater(now() - t0 < 1000 ? 1000 : 0);
-		} else if (st === 403) {
+		} else if (st === 403 || (st === 400 && !sent)) {
 			dropSession(s);
 			kick();
 		} else {
@@ -553,7 +550,7 @@ function submit() {
 }
 form.onsubmit = function (e) { e.preventDefault(); submit(); };
 ta.onkeydown = function (e) {
-	if ((e.keyCode === 13 || e.key === 'Enter') && !e.shiftKey && !e.altKey && !e.isComposing && e.keyCode !== 229) {
+	if (e.keyCode === 13 && !e.shiftKey && !e.altKey && !e.isComposing && e.keyCode !== 229) {
 		e.preventDefault();
 		submit();
 	}
