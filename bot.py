@@ -279,11 +279,14 @@ async def cmd_serve(config: BotConfig, base_dir: Path) -> int:
         await runner.setup()
         site = web.TCPSite(runner, config.server.host, config.server.port)
         await site.start()
+        local = "localhost" if config.server.host in ("0.0.0.0", "::", "") else config.server.host
         log.info(
-            "serving on http://%s:%s (web chat at %s/chat)",
+            "serving on %s:%s: open http://%s:%s/chat (providers call %s)",
             config.server.host,
             config.server.port,
-            config.server.public_url.rstrip("/"),
+            local,
+            config.server.port,
+            config.server.public_url,
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
