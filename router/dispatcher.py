@@ -59,6 +59,7 @@ class Dispatcher:
     async def run(self) -> None:
         """Deliver until cancelled; a store outage pauses delivery, it does not end it."""
         while True:
+            self._wake.clear()  # before claiming: a commit after this point wakes the wait below
             try:
                 if await self.run_once():
                     continue
@@ -68,7 +69,6 @@ class Dispatcher:
             except Exception:
                 log.exception("dispatcher: the store is not answering; trying again")
                 delay = self.config.poll_seconds
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
 

@@ -96,9 +96,13 @@ class Router:
     # --- intake ---------------------------------------------------------------------------
 
     async def intake(self, message: InboundMessage) -> Receipt:
+        # Match before the transaction: it needs nothing from the store, and on SQLite the
+        # transaction holds the write lock that every other intake waits for.
+        hint = message.language_hint or self.config.default_language
+        decision = self.decide(message.text, detect_language(message.text, default=hint))
         try:
             async with self.db.transaction() as session:
-                receipt = await self._intake(session, message)
+                receipt = await self._intake(session, message, decision)
         except IntegrityError:
             # The same message arrived twice at the same moment and the other delivery won.
             async with self.db.transaction() as session:
@@ -112,7 +116,7 @@ class Router:
             self.outbox_written()
         return receipt
 
-    async def _intake(self, session: AsyncSession, message: InboundMessage) -> Receipt:
+    async def _intake(self, session: AsyncSession, message: InboundMessage, decision: Decision) -> Receipt:
         stored = await data.find_inbound(
             session, channel=message.channel, provider_message_id=message.provider_message_id
         )
@@ -125,7 +129,6 @@ class Router:
         )
         language = self.language_of(message, contact)
         contact.language = language
-        decision = self.decide(message.text, language)
         open_ticket = await data.open_ticket_of(session, contact_id=_id(contact))
 
         if decision.answer is None and open_ticket is not None:
