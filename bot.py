@@ -184,7 +184,11 @@ class Bot:
 
 
 async def _report_knowledge_error(error: KnowledgeError) -> None:
-    log.error("the FAQ edit was not taken; still answering from the last good version:\n%s", error)
+    # The knowledge logger has printed each problem; this is the hook administrators' alerts hang on.
+    log.error(
+        "the FAQ edit was not taken (%d problem(s)); still answering from the last good version",
+        len(error.problems),
+    )
 
 
 def resolve(base: Path, path: Path) -> Path:
