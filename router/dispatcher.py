@@ -78,6 +78,8 @@ class Dispatcher:
             return 0
         lease = timedelta(seconds=self.config.lease_seconds)
         async with self.db.transaction() as session:
+            # The clock is read once the transaction holds the lock: rows committed while it
+            # waited are due too.
             rows = await data.claim_outbox(
                 session, channels=self.channels, now=self.clock(), lease=lease, limit=self.config.batch
             )

@@ -6,6 +6,7 @@ several instances. Nothing here is created at import time.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,6 +25,7 @@ from store.config import StoreConfig
 log = logging.getLogger("store")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+_WRITE = "intake_sqlite_write"  # execution option: this connection's transaction will write
 # Any constant will do: it only has to be the same for every instance that migrates this database.
 _MIGRATION_LOCK_KEY = 120_120_001
 
@@ -34,6 +36,10 @@ class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._sessions = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+        # SQLite has one writer at a time. Writers of this process queue here, first come first
+        # served, instead of sleeping and retrying in SQLite's busy handler, where a steady stream
+        # of intakes starves the dispatcher. Other processes (the CLI) still meet busy_timeout.
+        self._sqlite_writer: asyncio.Lock | None = asyncio.Lock() if self.dialect == "sqlite" else None
 
     @property
     def dialect(self) -> str:
@@ -44,8 +50,14 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A session inside one transaction: committed when the block ends, rolled back on error."""
-        async with self._sessions() as session, session.begin():
+        """A session inside one write transaction: committed when the block ends, rolled back on
+        error. (`session()` is for reading.)"""
+        if self._sqlite_writer is None:
+            async with self._sessions() as session, session.begin():
+                yield session
+            return
+        async with self._sqlite_writer, self._sessions() as session, session.begin():
+            await session.connection(execution_options={_WRITE: True})
             yield session
 
     async def upgrade(self) -> None:
@@ -117,6 +129,8 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        # IMMEDIATE takes the write lock up front, so two writers queue on busy_timeout instead of
-        # one failing with SQLITE_BUSY when it upgrades a read lock mid-transaction.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A writer takes the lock up front (IMMEDIATE), so writers of two processes queue on
+        # busy_timeout instead of one failing when it upgrades a read lock mid-transaction.
+        # Readers begin deferred and never hold the write lock.
+        writes = connection.get_execution_options().get(_WRITE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
