@@ -44,6 +44,8 @@ from knowledge import (
 )
 from knowledge.evaluate import evaluate, read_queries
 from router import DepartmentConfig, Desk, Dispatcher, Notices, Router, RouterConfig, Staff
+from router.calendar import WorkingCalendar
+from router.sweep import Sweeper
 from store import Database, OutboxStatus, StoreConfig, data, open_database, utcnow
 
 HERE = Path(__file__).resolve().parent
@@ -80,6 +82,12 @@ class BotConfig(BaseModel):
             raise ValueError(
                 f"router.triage_department {self.router.triage_department!r} is not one of the departments "
                 f"({', '.join(self.departments)})"
+            )
+        restricted = self.router.sensitive.department
+        if restricted is not None and restricted not in self.departments:
+            raise ValueError(
+                f"router.sensitive.department {restricted!r} is not one of the departments "
+                f"({', '.join(self.departments)}): sensitive reports need a restricted inbox"
             )
         return self
 
@@ -157,6 +165,7 @@ class Bot:
     router: Router
     desk: Desk
     dispatcher: Dispatcher
+    sweeper: Sweeper
     channels: dict[str, Channel]
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -166,6 +175,7 @@ class Bot:
         for channel in self.channels.values():
             await channel.start(self.router.intake)
         self._tasks.append(asyncio.create_task(self.dispatcher.run(), name="dispatcher"))
+        self.sweeper.start()
         if self.config.knowledge.reload_seconds > 0:
             watch = self.knowledge.watch(
                 self.config.knowledge.reload_seconds, on_error=_report_knowledge_error
@@ -174,6 +184,7 @@ class Bot:
         try:
             yield self
         finally:
+            await self.sweeper.stop()
             for channel in self.channels.values():
                 await channel.stop()
             for task in self._tasks:
@@ -221,6 +232,7 @@ async def build(
         config=config.router,
         departments=config.departments,
         notices=notices,
+        calendar=WorkingCalendar(config.router.calendar, config.router.zone),
         answer_threshold=config.knowledge.answer_threshold,
         suggest_threshold=config.knowledge.suggest_threshold,
         clock=clock,
@@ -232,7 +244,7 @@ async def build(
         adapters[channel.name] = channel
     dispatcher = Dispatcher(db=db, channels=adapters, config=config.router.dispatcher, clock=clock)
     router.on_outbox(dispatcher.wake)
-    return Bot(config, db, knowledge, router, Desk(router), dispatcher, adapters)
+    return Bot(config, db, knowledge, router, Desk(router), dispatcher, Sweeper(router), adapters)
 
 
 def make_app(bot: Bot) -> web.Application:
@@ -338,7 +350,9 @@ async def cmd_tickets(config: BotConfig, base_dir: Path, args: argparse.Namespac
     try:
         if args.action == "list":
             statuses = args.status.split(",") if args.status else None
-            tickets = await bot.desk.list(statuses=statuses, department=args.department, limit=args.limit)
+            tickets = await bot.desk.list_tickets(
+                statuses=statuses, department=args.department, limit=args.limit
+            )
             print(f"{'REFERENCE':<12} {'STATUS':<12} {'DEPARTMENT':<12} {'DUE':<17} CREATED")
             for t in tickets:
                 due = t.due_at.astimezone(zone).strftime("%Y-%m-%d %H:%M") if t.due_at else "-"
@@ -371,6 +385,20 @@ async def cmd_tickets(config: BotConfig, base_dir: Path, args: argparse.Namespac
         elif args.action == "resolve":
             ticket = await bot.desk.resolve(args.reference, " ".join(args.text), staff=staff)
             print(f"Ticket {ticket.reference} resolved; the citizen is told on {ticket.channel}.")
+        elif args.action == "claim":
+            ticket = await bot.desk.claim(args.reference, staff=staff)
+            print(f"Ticket {ticket.reference} is yours ({staff.name}); status {ticket.status}.")
+        elif args.action == "reassign":
+            ticket = await bot.desk.reassign(
+                args.reference, args.department, reason=" ".join(args.reason), staff=staff
+            )
+            due = ticket.due_at.astimezone(zone).strftime("%Y-%m-%d %H:%M") if ticket.due_at else "-"
+            print(f"Ticket {ticket.reference} now with {ticket.department}, due {due}; the citizen is told.")
+        elif args.action == "reopen":
+            ticket = await bot.desk.reopen(args.reference, reason=" ".join(args.reason), staff=staff)
+            print(f"Ticket {ticket.reference} reopened with {ticket.department}; the citizen is told.")
+        elif args.action == "review":
+            await _review(bot, args, staff)
         # Deliver what this command queued when its channel lives here; otherwise the server does.
         await bot.dispatcher.run_once()
     except (LookupError, ValueError) as exc:
@@ -379,6 +407,27 @@ async def cmd_tickets(config: BotConfig, base_dir: Path, args: argparse.Namespac
     finally:
         await bot.db.close()
     return 0
+
+
+async def _review(bot: Bot, args: argparse.Namespace, staff: Staff) -> None:
+    zone = bot.config.router.zone
+    if args.review_action == "list":
+        items = await bot.desk.review_queue()
+        for item in items:
+            due = item.ticket.due_at.astimezone(zone).strftime("%m-%d %H:%M") if item.ticket.due_at else "-"
+            print(f"{item.ticket.reference}  due {due}  [{item.ticket.language}] {item.question}")
+            for number, (entry, score) in enumerate(item.suggestions, start=1):
+                answer = entry.answer_in(item.ticket.language)
+                preview = (answer[1] if answer else "").replace("\n", " ")
+                print(f"   {number}. {entry.id} ({score:.2f}): {preview[:90]}")
+        if not items:
+            print("(nothing waits for review)")
+        return
+    if args.review_action == "send":
+        ticket = await bot.desk.send_review(args.reference, staff=staff, entry_id=args.entry)
+    else:
+        ticket = await bot.desk.send_review(args.reference, staff=staff, text=" ".join(args.text))
+    print(f"Ticket {ticket.reference} answered ({ticket.faq_entry or 'edited answer'}); the citizen is told.")
 
 
 def cmd_faq(config: BotConfig, base_dir: Path, args: argparse.Namespace) -> int:
@@ -478,6 +527,25 @@ def parser() -> argparse.ArgumentParser:
     resolve_cmd = actions.add_parser("resolve", help="mark resolved and tell the citizen")
     resolve_cmd.add_argument("reference")
     resolve_cmd.add_argument("text", nargs="*", default=[])
+    actions.add_parser("claim", help="take a forwarded ticket: in progress, assigned to you").add_argument(
+        "reference"
+    )
+    reassign = actions.add_parser("reassign", help="send to another department, with a reason")
+    reassign.add_argument("reference")
+    reassign.add_argument("department")
+    reassign.add_argument("reason", nargs="+")
+    reopen_cmd = actions.add_parser("reopen", help="put a resolved or answered ticket back, with a reason")
+    reopen_cmd.add_argument("reference")
+    reopen_cmd.add_argument("reason", nargs="+")
+    review = actions.add_parser("review", help="the same-day queue of likely FAQ answers")
+    review_actions = review.add_subparsers(dest="review_action", required=True)
+    review_actions.add_parser("list", help="questions waiting, with the suggested entries")
+    send = review_actions.add_parser("send", help="send an entry's answer (the top suggestion by default)")
+    send.add_argument("reference")
+    send.add_argument("--entry", help="the FAQ entry id to send")
+    edit = review_actions.add_parser("edit", help="send your own (edited) answer")
+    edit.add_argument("reference")
+    edit.add_argument("text", nargs="+")
 
     faq = sub.add_parser("faq", help="the FAQ knowledge base")
     faq_actions = faq.add_subparsers(dest="action", required=True)

@@ -2,7 +2,7 @@
 delivering the outbox through the channel adapters. It speaks no provider's protocol."""
 
 from router.config import DepartmentConfig, DispatcherConfig, RouterConfig
-from router.desk import Desk, Staff, TicketNotFound, TicketView
+from router.desk import Desk, DeskError, ReviewItem, Staff, TicketNotFound, TicketView
 from router.dispatcher import Dispatcher
 from router.intake import Decision, Router
 from router.lifecycle import InvalidTransition
@@ -12,11 +12,13 @@ __all__ = [
     "Decision",
     "DepartmentConfig",
     "Desk",
+    "DeskError",
     "Dispatcher",
     "DispatcherConfig",
     "InvalidTransition",
     "NoticeError",
     "Notices",
+    "ReviewItem",
     "Router",
     "RouterConfig",
     "Staff",

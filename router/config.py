@@ -7,6 +7,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from router.calendar import CalendarConfig
+
 
 class DepartmentConfig(BaseModel):
     """A department: where its tickets go and how long it may take."""
@@ -15,7 +17,7 @@ class DepartmentConfig(BaseModel):
 
     name: dict[str, str] = Field(min_length=1, description="display name per language")
     slack_channel: str | None = None
-    handling_hours: float = Field(default=72, gt=0, description="time to resolve a forwarded ticket")
+    handling_hours: float = Field(default=24, gt=0, description="working hours to resolve a forwarded ticket")
     lead: str | None = None
     keywords: list[str] = Field(default_factory=list, description="words that send a ticket here")
 
@@ -38,6 +40,48 @@ class DispatcherConfig(BaseModel):
     lease_seconds: float = Field(default=120.0, gt=0, description="a claim older than this is retaken")
 
 
+# What a citizen writes to reach a person after an automatic answer ("0" works in every language).
+DEFAULT_PERSON_WORDS = {
+    "ko": ["상담원", "상담사", "사람", "직원", "담당자", "상담원 연결"],
+    "en": ["person", "human", "agent", "operator", "staff", "real person"],
+    "zh": ["人工", "人工客服", "客服", "真人"],
+    "ja": ["担当者", "オペレーター", "人間", "有人"],
+    "vi": ["nhân viên", "người thật", "tổng đài viên"],
+    "mn": ["ажилтан", "хүн", "оператор"],
+}
+
+
+class SensitiveConfig(BaseModel):
+    """Reports that are never answered automatically and go to a restricted inbox."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # The restricted inbox; None sends them to the triage department, still flagged and hidden.
+    department: str | None = None
+    keywords: list[str] = Field(default_factory=list)
+
+
+class LifecycleConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reopen_window_hours: float = Field(
+        default=72, ge=0, description="a message this soon after resolution reopens"
+    )
+    rating_comment_minutes: float = Field(
+        default=30, ge=0, description="the message after a rating is its comment"
+    )
+    remind_before_hours: float = Field(
+        default=4, ge=0, description="remind staff this long before a ticket is due"
+    )
+    late_extension_hours: float = Field(
+        default=8, gt=0, description="working hours added to a late ticket's due"
+    )
+    sweep_seconds: float = Field(
+        default=60, gt=0, description="how often reminders and escalations are checked"
+    )
+    person_words: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_PERSON_WORDS))
+
+
 class RouterConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -45,6 +89,11 @@ class RouterConfig(BaseModel):
     default_language: str = "ko"
     triage_department: str = "triage"
     notices: Path = Path("router/notices.yaml")
+    calendar: CalendarConfig = Field(default_factory=CalendarConfig)
+    lifecycle: LifecycleConfig = Field(default_factory=LifecycleConfig)
+    sensitive: SensitiveConfig = Field(default_factory=SensitiveConfig)
+    # Handling time in working hours per category (an FAQ entry id), overriding the department's.
+    category_hours: dict[str, float] = Field(default_factory=dict)
     dispatcher: DispatcherConfig = Field(default_factory=DispatcherConfig)
 
     @field_validator("timezone")

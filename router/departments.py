@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from knowledge import Match
@@ -23,20 +23,23 @@ def _normalise(text: str) -> str:
 
 
 class KeywordRules:
-    """Department keyword rules from config. Latin keywords match whole words (so "bus" is not
-    found in "business"); Korean and other scripts match anywhere, since particles attach to nouns."""
+    """Keyword rules from config. Latin keywords match whole words (so "bus" is not found in
+    "business"); Korean and other scripts match anywhere, since particles attach to nouns."""
 
-    def __init__(self, departments: Mapping[str, DepartmentConfig]) -> None:
+    def __init__(self, rules: Iterable[tuple[str, str]]) -> None:
         self._rules: list[tuple[re.Pattern[str], str, str]] = []
-        for department, config in departments.items():
-            for keyword in config.keywords:
-                word = _normalise(keyword).strip()
-                if not word:
-                    continue
-                pattern = rf"\b{re.escape(word)}\b" if word.isascii() else re.escape(word)
-                self._rules.append((re.compile(pattern), department, keyword))
+        for department, keyword in rules:
+            word = _normalise(keyword).strip()
+            if not word:
+                continue
+            pattern = rf"\b{re.escape(word)}\b" if word.isascii() else re.escape(word)
+            self._rules.append((re.compile(pattern), department, keyword))
         # Longer keywords first: "공공자전거" should win over "자전거" when both are rules.
         self._rules.sort(key=lambda rule: -len(rule[2]))
+
+    @classmethod
+    def for_departments(cls, departments: Mapping[str, DepartmentConfig]) -> KeywordRules:
+        return cls((name, keyword) for name, config in departments.items() for keyword in config.keywords)
 
     def find(self, text: str) -> tuple[str, str] | None:
         normalised = _normalise(text)

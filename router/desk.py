@@ -1,20 +1,29 @@
-"""What staff do to tickets: list, show, reply, resolve. The terminal (`bot.py tickets`) uses it
-today; the Slack desk calls the same functions, so both leave the same audit trail."""
+"""What staff do to tickets: claim, reply, reassign, resolve, reopen, and the review queue.
+
+The terminal (`bot.py tickets`) uses it today; the Slack desk calls the same functions, so both
+leave the same audit trail: every action is a ticket event with the staff member's id and name.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from router.intake import Router
+from knowledge import FaqEntry
+from router.intake import RATING_BUTTONS, Router, reopen
 from store import Contact, Message, Ticket, TicketEvent, TicketStatus, data
 
 
 class TicketNotFound(LookupError):
     def __init__(self, reference: str) -> None:
         super().__init__(f"no ticket {reference}")
+
+
+class DeskError(ValueError):
+    """An action that makes no sense for this ticket; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -37,12 +46,23 @@ class TicketView:
     events: Sequence[TicketEvent]
 
 
+@dataclass(frozen=True)
+class ReviewItem:
+    """A question waiting for a person to confirm (or edit) the likely FAQ answer."""
+
+    ticket: Ticket
+    question: str
+    suggestions: Sequence[tuple[FaqEntry, float]]
+
+
 class Desk:
     def __init__(self, router: Router) -> None:
         self.router = router
         self.db = router.db
 
-    async def list(
+    # --- reading --------------------------------------------------------------------------
+
+    async def list_tickets(
         self, *, statuses: Collection[str] | None = None, department: str | None = None, limit: int = 50
     ) -> Sequence[Ticket]:
         async with self.db.session() as session:
@@ -51,22 +71,40 @@ class Desk:
     async def show(self, reference: str) -> TicketView:
         async with self.db.session() as session:
             ticket = await self._ticket(session, reference)
-            contact = await data.get_contact(session, contact_id=ticket.contact_id)
-            assert contact is not None  # a foreign key guarantees it
+            contact = await self._contact(session, ticket)
             messages = await data.ticket_messages(session, ticket_id=ticket.id or 0)
             events = await data.ticket_events(session, ticket_id=ticket.id or 0)
             return TicketView(ticket, contact, messages, events)
 
-    async def reply(self, reference: str, text: str, *, staff: Staff) -> Ticket:
-        """Send the citizen a staff member's words on the ticket's channel."""
-        text = text.strip()
-        if not text:
-            raise ValueError("a reply needs some text")
+    async def review_queue(self, *, limit: int = 50) -> list[ReviewItem]:
+        """Review tickets, oldest due first, with the question and the matcher's candidates."""
+        base, _ = self.router.knowledge.current
+        items = []
+        async with self.db.session() as session:
+            tickets = await data.list_tickets(session, statuses=[TicketStatus.REVIEW], limit=limit)
+            for ticket in sorted(tickets, key=lambda t: (t.due_at or t.created_at, t.id or 0)):
+                messages = await data.ticket_messages(session, ticket_id=ticket.id or 0)
+                events = await data.ticket_events(session, ticket_id=ticket.id or 0)
+                candidates: list[dict[str, Any]] = next(
+                    (e.detail.get("candidates", []) for e in events if e.kind == "created"), []
+                )
+                suggestions = [
+                    (entry, float(c["score"]))
+                    for c in candidates
+                    if (entry := base.get(str(c["entry"]))) is not None
+                ]
+                question = next((m.text for m in messages if m.direction == "in"), "")
+                items.append(ReviewItem(ticket, question, suggestions))
+        return items
+
+    # --- acting ---------------------------------------------------------------------------
+
+    async def claim(self, reference: str, *, staff: Staff) -> Ticket:
+        """Take the ticket: it is in progress, with this staff member as its assignee."""
         now = self.router.clock()
         async with self.db.transaction() as session:
             ticket = await self._ticket(session, reference)
-            contact = await self._contact(session, ticket)
-            if ticket.status in (TicketStatus.FORWARDED, TicketStatus.REOPENED, TicketStatus.NEW):
+            if ticket.status in (TicketStatus.FORWARDED, TicketStatus.REOPENED):
                 await self.router.change_status(
                     session,
                     ticket,
@@ -75,31 +113,71 @@ class Desk:
                     actor_name=staff.name,
                     now=now,
                 )
+            elif ticket.status != TicketStatus.IN_PROGRESS:
+                raise DeskError(
+                    f"ticket {ticket.reference} is {ticket.status}; only a forwarded or reopened "
+                    "ticket can be claimed"
+                )
+            ticket.assignee, ticket.assignee_name = staff.actor, staff.name
+            await self._event(session, ticket, staff, "claimed")
+        return ticket
+
+    async def reply(self, reference: str, text: str, *, staff: Staff) -> Ticket:
+        """Send the citizen a staff member's words on the ticket's channel."""
+        text = _required(text, "a reply")
+        now = self.router.clock()
+        async with self.db.transaction() as session:
+            ticket = await self._ticket(session, reference)
+            contact = await self._contact(session, ticket)
+            if ticket.status == TicketStatus.CLOSED:
+                raise DeskError(f"ticket {ticket.reference} is closed; reopen it first")
+            if ticket.status in (TicketStatus.FORWARDED, TicketStatus.REOPENED):
+                await self.router.change_status(
+                    session,
+                    ticket,
+                    TicketStatus.IN_PROGRESS,
+                    actor=staff.actor,
+                    actor_name=staff.name,
+                    now=now,
+                )
+            body = self.router.render_notice(ticket, "staff_reply", text=text)
             await self.router.send_to_citizen(
+                session, contact, body, ticket=ticket, author=staff.actor, author_name=staff.name, now=now
+            )
+            await self._event(session, ticket, staff, "reply", text=text)
+            ticket.first_response_at = ticket.first_response_at or now
+        self.router.outbox_written()
+        return ticket
+
+    async def reassign(self, reference: str, department: str, *, reason: str, staff: Staff) -> Ticket:
+        """Send the ticket to another department, with a reason; the citizen hears the new one."""
+        reason = _required(reason, "a reassignment")
+        if department not in self.router.departments:
+            raise DeskError(
+                f"unknown department {department!r} (known: {', '.join(self.router.departments)})"
+            )
+        now = self.router.clock()
+        async with self.db.transaction() as session:
+            ticket = await self._ticket(session, reference)
+            contact = await self._contact(session, ticket)
+            if department == ticket.department and ticket.status != TicketStatus.REVIEW:
+                raise DeskError(f"ticket {ticket.reference} is already with {department}")
+            ticket.assignee = ticket.assignee_name = None
+            await self.router.forward(
                 session,
                 ticket,
                 contact,
-                self.router.render_notice(ticket, "staff_reply", text=text),
-                author=staff.actor,
-                author_name=staff.name,
-                now=now,
-            )
-            await data.add_event(
-                session,
-                ticket_id=ticket.id or 0,
+                department=department,
+                reason=reason,
                 actor=staff.actor,
                 actor_name=staff.name,
-                kind="reply",
-                detail={"text": text},
-                at=now,
+                now=now,
             )
-            ticket.first_response_at = ticket.first_response_at or now
-            ticket.updated_at = now
         self.router.outbox_written()
         return ticket
 
     async def resolve(self, reference: str, text: str = "", *, staff: Staff) -> Ticket:
-        """Mark the ticket resolved and tell the citizen, with the staff member's closing words."""
+        """Mark the ticket resolved, tell the citizen and ask for a 1-5 rating."""
         now = self.router.clock()
         async with self.db.transaction() as session:
             ticket = await self._ticket(session, reference)
@@ -113,11 +191,96 @@ class Desk:
                 now=now,
                 detail={"text": text.strip()} if text.strip() else None,
             )
-            ticket.resolved_at = now
+            ticket.resolved_at = ticket.rating_requested_at = now
             ticket.first_response_at = ticket.first_response_at or now
-            await self.router.notify(session, ticket, contact, "resolved", now=now, text=text.strip())
+            await self.router.notify(
+                session, ticket, contact, "resolved", now=now, text=text.strip(), buttons=RATING_BUTTONS
+            )
         self.router.outbox_written()
         return ticket
+
+    async def reopen(self, reference: str, *, reason: str, staff: Staff) -> Ticket:
+        reason = _required(reason, "reopening")
+        now = self.router.clock()
+        async with self.db.transaction() as session:
+            ticket = await self._ticket(session, reference)
+            contact = await self._contact(session, ticket)
+            await reopen(
+                self.router,
+                session,
+                ticket,
+                contact,
+                actor=staff.actor,
+                actor_name=staff.name,
+                now=now,
+                reason=reason,
+            )
+        self.router.outbox_written()
+        return ticket
+
+    async def send_review(
+        self, reference: str, *, staff: Staff, entry_id: str | None = None, text: str | None = None
+    ) -> Ticket:
+        """Answer a review ticket: with an FAQ entry's answer (the top suggestion by default) or an
+        edited text. What was sent is recorded, so the question can become a variant of the entry."""
+        now = self.router.clock()
+        base, _ = self.router.knowledge.current
+        async with self.db.transaction() as session:
+            ticket = await self._ticket(session, reference)
+            contact = await self._contact(session, ticket)
+            if ticket.status != TicketStatus.REVIEW:
+                raise DeskError(f"ticket {ticket.reference} is {ticket.status}, not waiting for review")
+            entry_id = entry_id or ticket.category
+            entry = base.get(entry_id) if entry_id else None
+            if text is None:
+                if entry is None:
+                    raise DeskError(f"no FAQ entry {entry_id!r} to send; give the entry or an edited text")
+                found = entry.answer_in(ticket.language, (self.router.config.default_language, "en", "ko"))
+                if found is None:
+                    raise DeskError(f"FAQ entry {entry.id} has no answer text")
+                text = found[1]
+            text = _required(text, "an answer")
+            ticket.faq_entry = entry.id if entry else None
+            ticket.first_response_at = ticket.first_response_at or now
+            await self.router.change_status(
+                session,
+                ticket,
+                TicketStatus.ANSWERED,
+                actor=staff.actor,
+                actor_name=staff.name,
+                now=now,
+                detail={
+                    "entry": ticket.faq_entry,
+                    "edited": entry is None or text not in entry.answer.values(),
+                },
+            )
+            await self.router.send_to_citizen(
+                session,
+                contact,
+                self.router.answer_text(text, ticket.language),
+                ticket=ticket,
+                author=staff.actor,
+                author_name=staff.name,
+                now=now,
+            )
+            await self._event(session, ticket, staff, "review_sent", entry=ticket.faq_entry, text=text)
+        self.router.outbox_written()
+        return ticket
+
+    # --- helpers --------------------------------------------------------------------------
+
+    async def _event(
+        self, session: AsyncSession, ticket: Ticket, staff: Staff, kind: str, **detail: object
+    ) -> None:
+        await data.add_event(
+            session,
+            ticket_id=ticket.id or 0,
+            actor=staff.actor,
+            actor_name=staff.name,
+            kind=kind,
+            detail=detail,
+            at=self.router.clock(),
+        )
 
     async def _ticket(self, session: AsyncSession, reference: str) -> Ticket:
         ticket = await data.get_ticket(session, reference=reference.strip())
@@ -127,5 +290,14 @@ class Desk:
 
     async def _contact(self, session: AsyncSession, ticket: Ticket) -> Contact:
         contact = await data.get_contact(session, contact_id=ticket.contact_id)
-        assert contact is not None
+        assert contact is not None  # a foreign key guarantees it
         return contact
+
+
+def _required(text: str, what: str) -> str:
+    if not text.strip():
+        raise DeskError(f"{what} needs some text")
+    return text.strip()
+
+
+__all__ = ["Desk", "DeskError", "ReviewItem", "Staff", "TicketNotFound", "TicketView"]

@@ -3,6 +3,17 @@
 Exactly-once: the (channel, provider message id) pair is unique, so a provider's retry finds the
 message already stored and changes nothing. The caller acknowledges the provider only after
 `intake` returned, i.e. after the commit.
+
+What a message does, in this order (DESIGN.md, "Ticket lifecycle"):
+  a status question ("2026-000123?")   -> the state of that ticket, if it is the sender's
+  a lone 1-5 after a rating request    -> the rating; the next message soon after is its comment
+  "0" / "person" after an FAQ answer   -> the ticket goes to its department
+  a sensitive report                   -> a new restricted ticket, never answered automatically
+  a confident FAQ match                -> a new ticket, answered now
+  anything while a ticket is open      -> joins it
+  anything soon after a resolution     -> reopens that ticket (an automatic answer is not reopened:
+                                          "0" reaches a person, anything else is a new question)
+  anything else                        -> a new ticket: sent to review (a likely answer) or forwarded
 """
 
 from __future__ import annotations
@@ -17,25 +28,41 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from channels.base import Button, ConversationItem, InboundMessage, OutboundMessage, Receipt
 from knowledge import KnowledgeHolder, Match, detect_language
+from router.calendar import WorkingCalendar
 from router.config import DepartmentConfig, RouterConfig
 from router.departments import KeywordRules, Route, choose_department
 from router.lifecycle import check_transition
 from router.notices import Notices
-from store import Contact, Database, Direction, Message, Outbox, Ticket, TicketStatus, data, utcnow
+from router.replies import asks_for_person, rating_in, status_question
+from store import (
+    OPEN_STATUSES,
+    Contact,
+    Database,
+    Direction,
+    Message,
+    Outbox,
+    Ticket,
+    TicketStatus,
+    data,
+    utcnow,
+)
 
 log = logging.getLogger("router")
 
 BOT = "bot"
 CITIZEN = "citizen"
+RATING_BUTTONS = tuple(Button(label=str(n), value=str(n)) for n in range(1, 6))
 
 
 @dataclass(frozen=True)
 class Decision:
-    """What to do with a new question: answer it from an FAQ entry, or forward it."""
+    """What a new question would get: an answer now, a likely answer for review, or a department."""
 
     matches: Sequence[Match]
     answer: Match | None
+    review: Match | None
     route: Route
+    sensitive: bool
 
 
 class Router:
@@ -47,6 +74,7 @@ class Router:
         config: RouterConfig,
         departments: Mapping[str, DepartmentConfig],
         notices: Notices,
+        calendar: WorkingCalendar,
         answer_threshold: float,
         suggest_threshold: float,
         clock: Callable[[], datetime] = utcnow,
@@ -56,10 +84,13 @@ class Router:
         self.config = config
         self.departments = departments
         self.notices = notices
+        self.calendar = calendar
         self.answer_threshold = answer_threshold
         self.suggest_threshold = suggest_threshold
         self.clock = clock
-        self._rules = KeywordRules(departments)
+        self._rules = KeywordRules.for_departments(departments)
+        restricted = config.sensitive.department or config.triage_department
+        self._sensitive_rules = KeywordRules((restricted, keyword) for keyword in config.sensitive.keywords)
         self._listeners: list[Callable[[], None]] = []
 
     def on_outbox(self, listener: Callable[[], None]) -> None:
@@ -76,7 +107,18 @@ class Router:
         _, matcher = self.knowledge.current
         matches = matcher.match(text, language)
         top = matches[0] if matches else None
-        answer = top if top and top.score >= self.answer_threshold and top.entry.handoff == "auto" else None
+        configured = self.config.sensitive.department
+        restricted = configured or self.config.triage_department
+        # An FAQ entry of the restricted department marks its topic sensitive (only where the city
+        # has such a department: the triage fallback's entries are ordinary questions).
+        sensitive = self._sensitive_rules.find(text) is not None or bool(
+            configured and top and top.score >= self.suggest_threshold and top.entry.department == configured
+        )
+        if sensitive:
+            return Decision(matches, None, None, Route(restricted, "sensitive"), True)
+        automatic = top is not None and top.entry.handoff == "auto"
+        answer = top if automatic and top and top.score >= self.answer_threshold else None
+        review = top if automatic and top and answer is None and top.score >= self.suggest_threshold else None
         route = choose_department(
             text,
             matches,
@@ -84,14 +126,22 @@ class Router:
             suggest_threshold=self.suggest_threshold,
             triage=self.config.triage_department,
         )
-        if answer is not None and answer.entry.department:
-            route = Route(answer.entry.department, f"faq:{answer.entry.id}")
-        return Decision(matches=matches, answer=answer, route=route)
+        if (answer or review) and top and top.entry.department:
+            route = Route(top.entry.department, f"faq:{top.entry.id}")
+        return Decision(matches, answer, review, route, False)
 
     def language_of(self, message: InboundMessage, contact: Contact) -> str:
         fallback = message.language_hint or contact.language or self.config.default_language
         language = detect_language(message.text, default=fallback)
         return self.notices.language_for(language, self.config.default_language)
+
+    def handling_due(self, ticket: Ticket, now: datetime) -> datetime:
+        """When a forwarded ticket is due: its category's or department's working hours from now."""
+        hours = self.config.category_hours.get(ticket.category or "")
+        if hours is None:
+            department = self.departments.get(ticket.department or "")
+            hours = department.handling_hours if department else 24.0
+        return self.calendar.add_working_hours(now, hours)
 
     # --- intake ---------------------------------------------------------------------------
 
@@ -129,92 +179,44 @@ class Router:
         )
         language = self.language_of(message, contact)
         contact.language = language
-        open_ticket = await data.open_ticket_of(session, contact_id=_id(contact))
+        inbound = await self._store_inbound(session, contact, message, language)
+        step = _Step(self, session, contact, inbound, now)
 
-        if decision.answer is None and open_ticket is not None:
-            ticket = open_ticket
-            await self._store_inbound(session, ticket, contact, message, language)
-            await data.add_event(session, ticket_id=_id(ticket), actor=CITIZEN, kind="message", at=now)
-            await self.notify(session, ticket, contact, "joined", now=now)
-            ticket.updated_at = now
-            return Receipt(duplicate=False, reference=ticket.reference)
-
-        ticket = await data.add_ticket(
-            session,
-            ticket=Ticket(
-                reference=await data.next_reference(session, year=now.astimezone(self.config.zone).year),
-                contact_id=_id(contact),
-                channel=message.channel,
-                language=language,
-                department=decision.route.department,
-                created_at=now,
-                updated_at=now,
-            ),
-        )
-        await self._store_inbound(session, ticket, contact, message, language)
-        await data.add_event(
-            session,
-            ticket_id=_id(ticket),
-            actor=CITIZEN,
-            kind="created",
-            to_status=TicketStatus.NEW,
-            at=now,
-            detail={
-                "candidates": [
-                    {"entry": m.entry.id, "score": round(m.score, 4)} for m in decision.matches[:3]
-                ]
-            },
-        )
-        if decision.answer is not None:
-            await self._answer(session, ticket, contact, decision.answer, now=now)
-        else:
-            await self._forward(session, ticket, contact, decision.route, now=now)
-        return Receipt(duplicate=False, reference=ticket.reference)
-
-    async def _answer(
-        self, session: AsyncSession, ticket: Ticket, contact: Contact, match: Match, *, now: datetime
-    ) -> None:
-        found = match.entry.answer_in(ticket.language, (self.config.default_language, "en", "ko"))
-        if found is None:  # the loader makes this impossible for handoff: auto; stay safe anyway
-            raise RuntimeError(f"FAQ entry {match.entry.id} has no answer text")
-        ticket.faq_entry = match.entry.id
-        ticket.first_response_at = now
-        await self.change_status(
-            session,
-            ticket,
-            TicketStatus.ANSWERED,
-            actor=BOT,
-            now=now,
-            detail={"entry": match.entry.id, "score": round(match.score, 4), "question": match.question},
-        )
-        await self.send_to_citizen(session, ticket, contact, found[1], author=BOT, now=now)
-
-    async def _forward(
-        self, session: AsyncSession, ticket: Ticket, contact: Contact, route: Route, *, now: datetime
-    ) -> None:
-        department = self.departments[route.department]
-        ticket.due_at = now + timedelta(hours=department.handling_hours)
-        await self.change_status(
-            session,
-            ticket,
-            TicketStatus.FORWARDED,
-            actor=BOT,
-            now=now,
-            detail={
-                "department": route.department,
-                "reason": route.reason,
-                "due_at": ticket.due_at.isoformat(),
-            },
-        )
-        await self.notify(session, ticket, contact, "forwarded", now=now)
+        reference = status_question(message.text)
+        if reference is not None:
+            return await step.status(reference)
+        latest = await data.latest_ticket_of(session, contact_id=_id(contact))
+        if latest is not None:
+            lifecycle = self.config.lifecycle
+            rating = rating_in(message.text)
+            if rating is not None and latest.rating_requested_at and latest.rating is None:
+                return await step.rate(latest, rating)
+            comment_window = timedelta(minutes=lifecycle.rating_comment_minutes)
+            if latest.rated_at and latest.rating_comment is None and now - latest.rated_at <= comment_window:
+                return await step.comment(latest)
+            if latest.status == TicketStatus.ANSWERED and asks_for_person(
+                message.text, lifecycle.person_words
+            ):
+                return await step.to_person(latest)
+        if decision.sensitive:
+            return await step.new_ticket(decision, language)
+        if decision.answer is None and latest is not None:
+            if latest.status in OPEN_STATUSES:
+                return await step.join(latest)
+            # Only a resolved ticket reopens: after an automatic answer the citizen says "0" to
+            # reach a person about it, and anything else is a new question routed on its own.
+            window = timedelta(hours=self.config.lifecycle.reopen_window_hours)
+            resolved = latest.status == TicketStatus.RESOLVED and latest.resolved_at is not None
+            if resolved and latest.resolved_at is not None and now - latest.resolved_at <= window:
+                return await step.reopen(latest)
+        return await step.new_ticket(decision, language)
 
     async def _store_inbound(
-        self, session: AsyncSession, ticket: Ticket, contact: Contact, message: InboundMessage, language: str
+        self, session: AsyncSession, contact: Contact, message: InboundMessage, language: str
     ) -> Message:
         return await data.add_message(
             session,
             message=Message(
-                ticket_id=ticket.id,
                 contact_id=_id(contact),
                 direction=Direction.IN,
                 channel=message.channel,
@@ -231,7 +233,7 @@ class Router:
             ),
         )
 
-    # --- shared steps (also used by the staff desk) ---------------------------------------
+    # --- shared steps (also used by the staff desk and the sweep) -------------------------
 
     async def change_status(
         self,
@@ -259,6 +261,35 @@ class Router:
         ticket.status = status
         ticket.updated_at = now
 
+    async def forward(
+        self,
+        session: AsyncSession,
+        ticket: Ticket,
+        contact: Contact,
+        *,
+        department: str,
+        reason: str,
+        actor: str,
+        now: datetime,
+        actor_name: str | None = None,
+    ) -> None:
+        """Send a ticket to a department with a due time from its handling hours, and say so."""
+        ticket.department = department
+        ticket.due_at = self.handling_due(ticket, now)
+        ticket.reminded_at = ticket.escalated_at = None
+        await self.change_status(
+            session,
+            ticket,
+            TicketStatus.FORWARDED,
+            actor=actor,
+            actor_name=actor_name,
+            now=now,
+            detail={"department": department, "reason": reason, "due_at": ticket.due_at.isoformat()},
+        )
+        await self.notify(
+            session, ticket, contact, "sensitive_received" if ticket.sensitive else "forwarded", now=now
+        )
+
     async def notify(
         self,
         session: AsyncSession,
@@ -268,9 +299,12 @@ class Router:
         *,
         now: datetime,
         text: str = "",
+        buttons: Sequence[Button] = (),
     ) -> None:
         body = self.render_notice(ticket, notice, text=text)
-        await self.send_to_citizen(session, ticket, contact, body, author=BOT, now=now)
+        await self.send_to_citizen(
+            session, contact, body, ticket=ticket, author=BOT, now=now, buttons=buttons
+        )
 
     def render_notice(self, ticket: Ticket, notice: str, *, text: str = "") -> str:
         """A notice about this ticket in the ticket's language."""
@@ -281,26 +315,31 @@ class Router:
             reference=ticket.reference,
             department=department.display_name(ticket.language) if department else "",
             due=self.notices.due(ticket.due_at, ticket.language) if ticket.due_at else "",
+            status=self.notices.status_name(ticket.status, ticket.language),
             text=text,
         )
+
+    def answer_text(self, answer: str, language: str) -> str:
+        """An FAQ answer as sent automatically: the answer, then how to reach a person instead."""
+        return f"{answer}\n{self.notices.render('answered_footer', language)}"
 
     async def send_to_citizen(
         self,
         session: AsyncSession,
-        ticket: Ticket,
         contact: Contact,
         text: str,
         *,
+        ticket: Ticket | None,
         author: str,
         now: datetime,
         author_name: str | None = None,
         buttons: Sequence[Button] = (),
     ) -> Message:
-        """Store an outgoing message and queue it on the ticket's channel, in the caller's transaction."""
+        """Store an outgoing message and queue it on the contact's channel, in the caller's transaction."""
         message = await data.add_message(
             session,
             message=Message(
-                ticket_id=ticket.id,
+                ticket_id=ticket.id if ticket else None,
                 contact_id=_id(contact),
                 direction=Direction.OUT,
                 channel=contact.channel,
@@ -308,7 +347,7 @@ class Router:
                 author_name=author_name,
                 text=text,
                 buttons=[{"label": b.label, "value": b.value} for b in buttons],
-                language=ticket.language,
+                language=ticket.language if ticket else contact.language,
                 created_at=now,
             ),
         )
@@ -324,7 +363,7 @@ class Router:
             session,
             row=Outbox(
                 idempotency_key=key,
-                ticket_id=ticket.id,
+                ticket_id=ticket.id if ticket else None,
                 message_id=message.id,
                 channel=contact.channel,
                 recipient=contact.address,
@@ -359,6 +398,199 @@ class Router:
             )
             for m in messages
         ]
+
+
+class _Step:
+    """One inbound message being handled: the session, the contact and the stored message."""
+
+    def __init__(
+        self, router: Router, session: AsyncSession, contact: Contact, inbound: Message, now: datetime
+    ):
+        self.router, self.session, self.contact, self.inbound, self.now = (
+            router,
+            session,
+            contact,
+            inbound,
+            now,
+        )
+
+    def _attach(self, ticket: Ticket) -> None:
+        self.inbound.ticket_id = ticket.id
+        ticket.updated_at = self.now
+
+    async def _event(self, ticket: Ticket, kind: str, **detail: object) -> None:
+        await data.add_event(
+            self.session, ticket_id=_id(ticket), actor=CITIZEN, kind=kind, at=self.now, detail=detail
+        )
+
+    async def status(self, reference: str) -> Receipt:
+        ticket = await data.get_ticket(self.session, reference=reference)
+        if ticket is None or ticket.contact_id != self.contact.id:
+            # The same answer whether the ticket is someone else's or does not exist: nothing leaks.
+            text = self.router.notices.render(
+                "status_unknown", self.contact.language or "", reference=reference
+            )
+            await self.router.send_to_citizen(
+                self.session, self.contact, text, ticket=None, author=BOT, now=self.now
+            )
+            return Receipt(duplicate=False, reference=None)
+        self._attach(ticket)
+        await self._event(ticket, "status_asked")
+        await self.router.notify(self.session, ticket, self.contact, "status", now=self.now)
+        return Receipt(duplicate=False, reference=ticket.reference)
+
+    async def rate(self, ticket: Ticket, rating: int) -> Receipt:
+        self._attach(ticket)
+        ticket.rating, ticket.rated_at = rating, self.now
+        await self._event(ticket, "rated", rating=rating)
+        await self.router.notify(self.session, ticket, self.contact, "rated", now=self.now)
+        return Receipt(duplicate=False, reference=ticket.reference)
+
+    async def comment(self, ticket: Ticket) -> Receipt:
+        self._attach(ticket)
+        ticket.rating_comment = self.inbound.text
+        await self._event(ticket, "rating_comment")
+        await self.router.notify(self.session, ticket, self.contact, "comment_thanks", now=self.now)
+        return Receipt(duplicate=False, reference=ticket.reference)
+
+    async def to_person(self, ticket: Ticket) -> Receipt:
+        self._attach(ticket)
+        department = ticket.department or self.router.config.triage_department
+        await self.router.forward(
+            self.session,
+            ticket,
+            self.contact,
+            department=department,
+            reason="asked for a person",
+            actor=CITIZEN,
+            now=self.now,
+        )
+        return Receipt(duplicate=False, reference=ticket.reference)
+
+    async def join(self, ticket: Ticket) -> Receipt:
+        self._attach(ticket)
+        await self._event(ticket, "message")
+        await self.router.notify(self.session, ticket, self.contact, "joined", now=self.now)
+        return Receipt(duplicate=False, reference=ticket.reference)
+
+    async def reopen(self, ticket: Ticket) -> Receipt:
+        self._attach(ticket)
+        await reopen(self.router, self.session, ticket, self.contact, actor=CITIZEN, now=self.now)
+        return Receipt(duplicate=False, reference=ticket.reference)
+
+    async def new_ticket(self, decision: Decision, language: str) -> Receipt:
+        router, now = self.router, self.now
+        top = decision.answer or decision.review
+        ticket = await data.add_ticket(
+            self.session,
+            ticket=Ticket(
+                reference=await data.next_reference(
+                    self.session, year=now.astimezone(router.config.zone).year
+                ),
+                contact_id=_id(self.contact),
+                channel=self.contact.channel,
+                language=language,
+                department=decision.route.department,
+                category=top.entry.id if top else _category(decision),
+                sensitive=decision.sensitive,
+                created_at=now,
+                updated_at=now,
+            ),
+        )
+        self._attach(ticket)
+        await data.add_event(
+            self.session,
+            ticket_id=_id(ticket),
+            actor=CITIZEN,
+            kind="created",
+            to_status=TicketStatus.NEW,
+            at=now,
+            # Sensitive reports keep no FAQ candidates: nothing about them is suggested anywhere.
+            detail={
+                "candidates": []
+                if decision.sensitive
+                else [{"entry": m.entry.id, "score": round(m.score, 4)} for m in decision.matches[:3]]
+            },
+        )
+        if decision.answer is not None:
+            found = decision.answer.entry.answer_in(language, (router.config.default_language, "en", "ko"))
+            if found is None:  # the loader makes this impossible for handoff: auto; stay safe anyway
+                raise RuntimeError(f"FAQ entry {decision.answer.entry.id} has no answer text")
+            ticket.faq_entry = decision.answer.entry.id
+            ticket.first_response_at = now
+            await router.change_status(
+                self.session,
+                ticket,
+                TicketStatus.ANSWERED,
+                actor=BOT,
+                now=now,
+                detail={
+                    "entry": ticket.faq_entry,
+                    "score": round(decision.answer.score, 4),
+                    "question": decision.answer.question,
+                },
+            )
+            text = router.answer_text(found[1], language)
+            await router.send_to_citizen(self.session, self.contact, text, ticket=ticket, author=BOT, now=now)
+        elif decision.review is not None:
+            ticket.due_at = router.calendar.same_day_due(now)
+            await router.change_status(
+                self.session,
+                ticket,
+                TicketStatus.REVIEW,
+                actor=BOT,
+                now=now,
+                detail={
+                    "entry": decision.review.entry.id,
+                    "score": round(decision.review.score, 4),
+                    "due_at": ticket.due_at.isoformat(),
+                },
+            )
+            await router.notify(self.session, ticket, self.contact, "received", now=now)
+        else:
+            await router.forward(
+                self.session,
+                ticket,
+                self.contact,
+                department=decision.route.department,
+                reason=decision.route.reason,
+                actor=BOT,
+                now=now,
+            )
+        return Receipt(duplicate=False, reference=ticket.reference)
+
+
+async def reopen(
+    router: Router,
+    session: AsyncSession,
+    ticket: Ticket,
+    contact: Contact,
+    *,
+    actor: str,
+    now: datetime,
+    actor_name: str | None = None,
+    reason: str = "the citizen wrote back",
+) -> None:
+    """Put a resolved or answered ticket back with its department, with a new due time."""
+    ticket.department = ticket.department or router.config.triage_department
+    ticket.due_at = router.handling_due(ticket, now)
+    ticket.resolved_at = None
+    ticket.reminded_at = ticket.escalated_at = None
+    await router.change_status(
+        session,
+        ticket,
+        TicketStatus.REOPENED,
+        actor=actor,
+        actor_name=actor_name,
+        now=now,
+        detail={"reason": reason, "due_at": ticket.due_at.isoformat()},
+    )
+    await router.notify(session, ticket, contact, "reopened", now=now)
+
+
+def _category(decision: Decision) -> str | None:
+    reason = decision.route.reason
+    return reason.split(":", 1)[1] if reason.startswith("faq:") else None
 
 
 def _id(row: Contact | Ticket) -> int:

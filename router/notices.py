@@ -10,8 +10,25 @@ from zoneinfo import ZoneInfo
 import yaml
 from babel.dates import format_skeleton
 
-NOTICES = ("forwarded", "joined", "staff_reply", "resolved")
-_PLACEHOLDERS = {"reference", "department", "due", "text"}
+# Every notice the router sends, each needed in every language the file has.
+NOTICES = (
+    "received",  # a likely FAQ answer waits for a person's check today: {reference} {due}
+    "answered_footer",  # appended to an automatic FAQ answer: how to reach a person instead
+    "forwarded",  # {reference} {department} {due}
+    "sensitive_received",  # a sensitive report, handled confidentially: {reference} {due}
+    "joined",  # a later message added to an open ticket: {reference}
+    "staff_reply",  # {reference} {department} {text}
+    "resolved",  # {reference} {text}, with the request for a 1-5 rating
+    "rated",  # thanks for the rating; a comment may follow
+    "comment_thanks",  # thanks for the comment
+    "late",  # {reference} {due}: the new expected time
+    "reopened",  # {reference} {department} {due}
+    "status",  # {reference} {status} {department} {due}
+    "status_unknown",  # {reference}: no such ticket of theirs
+)
+_PLACEHOLDERS = {"reference", "department", "due", "text", "status"}
+# A ticket's status as a citizen reads it, per language (the `status_names` section of the file).
+STATUSES = ("new", "answered", "review", "forwarded", "in_progress", "resolved", "reopened", "closed")
 # Babel skeletons: each locale orders and names month, day and weekday its own way.
 _DATE_SKELETON, _TIME_SKELETON = "MMMEd", "Hm"
 
@@ -21,8 +38,11 @@ class NoticeError(ValueError):
 
 
 class Notices:
-    def __init__(self, templates: dict[str, dict[str, str]], zone: ZoneInfo) -> None:
+    def __init__(
+        self, templates: dict[str, dict[str, str]], zone: ZoneInfo, status_names: dict[str, dict[str, str]]
+    ) -> None:
         self._templates = templates
+        self._status_names = status_names
         self.zone = zone
         self.languages = frozenset(templates[NOTICES[0]])
 
@@ -35,6 +55,7 @@ class Notices:
         if not isinstance(data, dict):
             raise NoticeError(f"{path}: expected a mapping of notice names to texts per language")
         problems: list[str] = []
+        status_names = data.pop("status_names", None)
         for name in sorted(set(data) - set(NOTICES)):
             problems.append(f"{path}: unknown notice {name!r} (known: {', '.join(NOTICES)})")
         languages: set[str] = set()
@@ -58,9 +79,19 @@ class Notices:
             if isinstance(texts, dict):
                 for language in sorted(languages - set(texts)):
                     problems.append(f"{path}: notice {name!r} has no {language!r} text")
+        if not isinstance(status_names, dict):
+            problems.append(
+                f"{path}: status_names is missing (each language's names for {', '.join(STATUSES)})"
+            )
+            status_names = {}
+        for language in sorted(languages):
+            names = status_names.get(language)
+            missing = [status for status in STATUSES if not isinstance(names, dict) or not names.get(status)]
+            if missing:
+                problems.append(f"{path}: status_names.{language}: missing {', '.join(missing)}")
         if problems:
             raise NoticeError("\n".join(problems))
-        return cls({name: dict(data[name]) for name in NOTICES}, zone)
+        return cls({name: dict(data[name]) for name in NOTICES}, zone, status_names)
 
     def language_for(self, language: str, default: str) -> str:
         return language if language in self.languages else default
@@ -69,6 +100,10 @@ class Notices:
         texts = self._templates[name]
         template = texts.get(language) or texts.get("en") or next(iter(texts.values()))
         return template.format_map({key: values.get(key, "") for key in _PLACEHOLDERS}).strip()
+
+    def status_name(self, status: str, language: str) -> str:
+        names = self._status_names.get(language) or self._status_names.get("en") or {}
+        return str(names.get(status, status))
 
     def due(self, when: datetime, language: str) -> str:
         """A due time in the city's zone, e.g. '11월 24일 (화) 17:00' or 'Tue, Nov 24 17:00'."""

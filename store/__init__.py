@@ -7,6 +7,7 @@ and handed in as plain values.
 from store.config import StoreConfig
 from store.db import Database, open_database
 from store.models import (
+    OPEN_STATUSES,
     Contact,
     Direction,
     Message,
@@ -19,6 +20,7 @@ from store.models import (
 )
 
 __all__ = [
+    "OPEN_STATUSES",
     "Contact",
     "Database",
     "Direction",

@@ -12,7 +12,6 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store.models import (
-    OPEN_STATUSES,
     Contact,
     Direction,
     Message,
@@ -101,13 +100,11 @@ async def get_ticket_by_id(session: AsyncSession, *, ticket_id: int) -> Ticket |
     return await session.get(Ticket, ticket_id)
 
 
-async def open_ticket_of(session: AsyncSession, *, contact_id: int) -> Ticket | None:
-    """The newest ticket of this contact that is still being handled."""
+async def latest_ticket_of(session: AsyncSession, *, contact_id: int) -> Ticket | None:
+    """The contact's newest ticket, whatever its status."""
     return (
         await session.exec(
-            select(Ticket)
-            .where(Ticket.contact_id == contact_id, col(Ticket.status).in_(OPEN_STATUSES))
-            .order_by(col(Ticket.id).desc())
+            select(Ticket).where(Ticket.contact_id == contact_id).order_by(col(Ticket.id).desc())
         )
     ).first()
 

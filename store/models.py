@@ -104,7 +104,16 @@ class Ticket(SQLModel, table=True):
     due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Lifecycle marks: each is set in the transaction that acted on it, so a restart neither
+    # repeats nor loses a reminder, an escalation or a rating request.
+    reminded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    escalated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    escalations: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    assignee: str | None = Field(default=None, max_length=255)  # the staff member who claimed it
+    assignee_name: str | None = Field(default=None, max_length=255)
+    rating_requested_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     rating: int | None = Field(default=None)
+    rated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     rating_comment: str | None = Field(default=None)
 
 

@@ -99,7 +99,13 @@ async def test_the_shipped_city_answers_its_own_questions(tmp_path: Path, questi
         reply = await memory.pop()
         base, _ = bot.knowledge.current
         found = base.get(entry)
-        assert found is not None and reply.text in found.answer.values()
+        assert found is not None
+        answer, footer = reply.text.rsplit("\n", 1)
+        assert answer in found.answer.values()
+        assert footer in (
+            "Not what you needed? Reply 0 for a person.",
+            bot.router.notices.render("answered_footer", "ko"),
+        )
         assert receipt.reference and (await bot.desk.show(receipt.reference)).ticket.faq_entry == entry
 
 

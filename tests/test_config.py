@@ -29,7 +29,16 @@ def test_the_shipped_config_runs_without_any_credentials(monkeypatch: pytest.Mon
     config = load_config(ROOT / "config.yaml")
     assert config.store.url == "sqlite+aiosqlite:///data/intake.db"
     assert config.server.port == 8080 and config.channels.webchat.enabled
-    assert set(config.departments) == {"transport", "environment", "welfare", "housing", "safety", "triage"}
+    assert set(config.departments) == {
+        "transport",
+        "environment",
+        "welfare",
+        "housing",
+        "safety",
+        "triage",
+        "integrity",
+    }
+    assert config.router.sensitive.department == "integrity"
 
 
 def test_environment_references_and_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -102,15 +111,15 @@ def test_the_shipped_notices_cover_every_language_they_use() -> None:
 
 
 def test_a_notice_missing_a_language_or_with_a_typo_stops_start_up(tmp_path: Path) -> None:
+    shipped = (ROOT / "router" / "notices.yaml").read_text(encoding="utf-8")
+    broken = shipped.replace('  vi: "Hồ sơ {reference}', '  vi: "Hồ sơ {referense}', 1)
+    lines = broken.splitlines()
+    joined = lines.index("joined:")
+    del lines[joined + 2 : joined + 7]  # keep only the Korean text of `joined`
     path = tmp_path / "notices.yaml"
-    path.write_text(
-        "forwarded: {ko: '접수 {reference}', en: 'Ticket {referense}'}\n"
-        "joined: {ko: a}\nstaff_reply: {ko: a, en: b}\nresolved: {ko: a, en: b}\n",
-        encoding="utf-8",
-    )
+    path.write_text("\n".join(lines), encoding="utf-8")
     with pytest.raises(NoticeError) as error:
         Notices.load(path, ZoneInfo("Asia/Seoul"))
-    assert str(error.value).splitlines() == [
-        f"{path}: forwarded.en: unknown placeholder {{referense}}",
-        f"{path}: notice 'joined' has no 'en' text",
-    ]
+    problems = str(error.value).splitlines()
+    assert any(p.startswith(f"{path}: ") and "vi: unknown placeholder {referense}" in p for p in problems)
+    assert f"{path}: notice 'joined' has no 'en' text" in problems

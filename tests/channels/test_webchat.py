@@ -105,7 +105,7 @@ async def test_a_retried_post_is_stored_once(chat: tuple[Bot, TestClient[Any, An
     await asyncio.sleep(0.2)
     assert [m["from"] for m in (await conversation(client, session))["messages"]] == ["citizen", "city"]
     assert len(messages) == 2
-    tickets = await bot.desk.list()
+    tickets = await bot.desk.list_tickets()
     assert len(tickets) == 1
 
 
@@ -124,7 +124,7 @@ async def test_the_store_keeps_a_hash_of_the_session_never_the_token(
     session = await new_session(client)
     await say(client, session, "여권 만들려면")
     await wait_for_reply(client, session, 2)
-    (ticket,) = await bot.desk.list()
+    (ticket,) = await bot.desk.list_tickets()
     view = await bot.desk.show(ticket.reference)
     assert view.contact.address == address_of(session) and session not in view.contact.address
 
@@ -158,14 +158,14 @@ async def test_bad_requests_get_a_clear_4xx_and_store_nothing(
     )
     assert response.status == status
     assert error in (await response.json())["error"]
-    assert await bot.desk.list() == []
+    assert await bot.desk.list_tickets() == []
 
 
 async def test_an_oversized_body_is_refused_with_413(chat: tuple[Bot, TestClient[Any, Any]]) -> None:
     bot, client = chat
     response = await client.post("/chat/api/messages", data=b"x" * (64 * 1024))
     assert response.status == 413
-    assert await bot.desk.list() == []
+    assert await bot.desk.list_tickets() == []
 
 
 async def test_a_flood_from_one_session_is_slowed_with_429(chat: tuple[Bot, TestClient[Any, Any]]) -> None:

@@ -42,7 +42,12 @@ async def test_resolving_tells_the_citizen(city: City) -> None:
     reference = await forwarded_ticket(city)
     ticket = await bot.desk.resolve(reference, "The lamp was replaced.", staff=KIM)
     assert ticket.status == TicketStatus.RESOLVED and ticket.resolved_at is not None
-    assert (await memory.pop()).text == f"Ticket {reference} is resolved. The lamp was replaced."
+    reply = await memory.pop()
+    assert reply.text == (
+        f"Ticket {reference} is resolved. The lamp was replaced. How did we do? Reply 1-5 (5 = very good)."
+    )
+    assert [b.value for b in reply.buttons] == ["1", "2", "3", "4", "5"]
+    assert ticket.rating_requested_at is not None
 
 
 async def test_an_invalid_transition_is_refused_with_the_reason(city: City) -> None:

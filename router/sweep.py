@@ -1,0 +1,190 @@
+"""The periodic sweep: reminders before a ticket is due, escalation when it is late (with a new
+expected date for the citizen), and closing resolved or answered tickets once the reopen window
+has passed.
+
+The database is the truth for every deadline: each action sets a mark on the ticket in the same
+transaction as its event and notice, and a ticket is picked only while its mark is older than its
+due time. So a restart neither loses nor repeats anything, and several instances sweeping one
+PostgreSQL skip each other's rows (FOR UPDATE SKIP LOCKED). APScheduler only says "now".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import BooleanClauseList, ColumnElement
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from router.intake import Router
+from store import Ticket, TicketStatus, data
+
+log = logging.getLogger("router.sweep")
+
+SYSTEM = "system"
+# Tickets someone still owes an answer: a reminder or an escalation applies to these.
+_WAITING = (TicketStatus.REVIEW, TicketStatus.FORWARDED, TicketStatus.IN_PROGRESS, TicketStatus.REOPENED)
+_BATCH = 200
+
+
+@dataclass
+class SweepResult:
+    reminded: int = 0
+    escalated: int = 0
+    closed: int = 0
+
+
+class Sweeper:
+    def __init__(self, router: Router) -> None:
+        self.router = router
+        self.db = router.db
+        self._scheduler: AsyncIOScheduler | None = None
+        self._busy = asyncio.Lock()  # held while a sweep runs, so stopping can let it finish
+
+    def start(self) -> None:
+        """Sweep every `lifecycle.sweep_seconds` (and once at start, to catch up after downtime)."""
+        scheduler = AsyncIOScheduler(timezone=self.router.config.zone)
+        scheduler.add_job(
+            self._run,
+            "interval",
+            seconds=self.router.config.lifecycle.sweep_seconds,
+            next_run_time=datetime.now(),
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            id="lifecycle-sweep",
+        )
+        scheduler.start()
+        self._scheduler = scheduler
+
+    async def stop(self) -> None:
+        """Stop scheduling, and wait for a sweep under way to commit (before the store closes)."""
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+        async with self._busy:
+            pass
+
+    async def _run(self) -> None:
+        try:
+            async with self._busy:
+                result = await self.sweep_once()
+        except Exception:  # the store may be down: the next sweep tries again
+            log.exception("lifecycle sweep failed")
+            return
+        if result.reminded or result.escalated or result.closed:
+            log.info(
+                "sweep: %d reminded, %d escalated, %d closed",
+                result.reminded,
+                result.escalated,
+                result.closed,
+            )
+
+    async def sweep_once(self) -> SweepResult:
+        """One pass over what is due; each batch is one transaction."""
+        total = SweepResult()
+        while True:
+            result = await self._sweep_batch()
+            total.reminded += result.reminded
+            total.escalated += result.escalated
+            total.closed += result.closed
+            if max(result.reminded, result.escalated, result.closed) < _BATCH:
+                return total
+
+    async def _sweep_batch(self) -> SweepResult:
+        now = self.router.clock()
+        lifecycle = self.router.config.lifecycle
+        result = SweepResult()
+        async with self.db.transaction() as session:
+            waiting = col(Ticket.status).in_(_WAITING)
+            late = (col(Ticket.due_at) < now) & (
+                col(Ticket.escalated_at).is_(None) | (col(Ticket.escalated_at) < col(Ticket.due_at))
+            )
+            for ticket in await _claim(session, waiting, late):
+                await self._escalate(session, ticket, now)
+                result.escalated += 1
+            remind_by = now + timedelta(hours=lifecycle.remind_before_hours)
+            soon = (
+                (col(Ticket.due_at) >= now)
+                & (col(Ticket.due_at) <= remind_by)
+                & col(Ticket.reminded_at).is_(None)
+            )
+            for ticket in await _claim(session, waiting, soon):
+                ticket.reminded_at = now
+                await data.add_event(
+                    session,
+                    ticket_id=ticket.id or 0,
+                    actor=SYSTEM,
+                    kind="reminder",
+                    at=now,
+                    detail={
+                        "due_at": ticket.due_at.isoformat() if ticket.due_at else None,
+                        "department": ticket.department,
+                    },
+                )
+                result.reminded += 1
+            window = timedelta(hours=lifecycle.reopen_window_hours)
+            finished = (
+                (col(Ticket.status) == TicketStatus.RESOLVED) & (col(Ticket.resolved_at) < now - window)
+            ) | ((col(Ticket.status) == TicketStatus.ANSWERED) & (col(Ticket.updated_at) < now - window))
+            for ticket in await _claim(session, finished):
+                await self.router.change_status(
+                    session,
+                    ticket,
+                    TicketStatus.CLOSED,
+                    actor=SYSTEM,
+                    now=now,
+                    detail={"reason": "the reopen window has passed"},
+                )
+                ticket.closed_at = now
+                result.closed += 1
+        if result.escalated:
+            self.router.outbox_written()
+        return result
+
+    async def _escalate(self, session: AsyncSession, ticket: Ticket, now: datetime) -> None:
+        """Late: raise its priority, tell the department and the citizen, and set a new due time."""
+        late_since = ticket.due_at
+        ticket.due_at = self.router.calendar.add_working_hours(
+            now, self.router.config.lifecycle.late_extension_hours
+        )
+        ticket.escalated_at = now
+        ticket.reminded_at = None  # the new due time gets its own reminder
+        ticket.escalations += 1
+        ticket.priority += 1
+        ticket.updated_at = now
+        department = self.router.departments.get(ticket.department or "")
+        await data.add_event(
+            session,
+            ticket_id=ticket.id or 0,
+            actor=SYSTEM,
+            kind="escalated",
+            at=now,
+            detail={
+                "was_due": late_since.isoformat() if late_since else None,
+                "new_due": ticket.due_at.isoformat(),
+                "escalations": ticket.escalations,
+                "lead": department.lead if department else None,
+            },
+        )
+        contact = await data.get_contact(session, contact_id=ticket.contact_id)
+        assert contact is not None
+        await self.router.notify(session, ticket, contact, "late", now=now)
+
+
+async def _claim(session: AsyncSession, *conditions: ColumnElement[bool] | BooleanClauseList) -> list[Ticket]:
+    query = (
+        select(Ticket)
+        .where(*conditions)
+        .order_by(col(Ticket.id))
+        .limit(_BATCH)
+        .with_for_update(skip_locked=True)
+    )
+    return list((await session.exec(query)).all())
+
+
+__all__ = ["SweepResult", "Sweeper"]
