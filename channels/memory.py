@@ -52,7 +52,8 @@ class MemoryChannel(Channel):
 
     async def pop(self, timeout: float = 5.0) -> OutboundMessage:
         """The next message the bot sent; raises TimeoutError when none comes in time."""
-        return await asyncio.wait_for(self._outbox.get(), timeout)
+        async with asyncio.timeout(timeout):
+            return await self._outbox.get()
 
     def pending(self) -> int:
         return self._outbox.qsize()

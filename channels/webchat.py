@@ -181,7 +181,8 @@ class WebchatChannel(WebhookChannel):
         if request.query.get("version", "") == self._version(session) and not self._closing:
             changed = session.changed
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), timeout=self.config.long_poll_seconds)
+                async with asyncio.timeout(self.config.long_poll_seconds):  # see router/dispatcher.py
+                    await changed.wait()
         version = self._version(session)
         items = await self._conversation(self.name, address)
         messages = [

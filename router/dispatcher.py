@@ -69,8 +69,11 @@ class Dispatcher:
             except Exception:
                 log.exception("dispatcher: the store is not answering; trying again")
                 delay = self.config.poll_seconds
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can turn a cancellation that races
+            # its timeout into TimeoutError, which this loop would swallow and never stop.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
 
     async def run_once(self) -> int:
         """Claim one batch of due rows and deliver them; returns how many were claimed."""
