@@ -455,6 +455,8 @@ def cmd_faq(config: BotConfig, base_dir: Path, args: argparse.Namespace) -> int:
     top = matches[0] if matches else None
     if top and top.score >= threshold and top.entry.handoff == "auto":
         verdict = f"answer with {top.entry.id}"
+    elif top and top.score >= config.knowledge.suggest_threshold and top.entry.handoff == "auto":
+        verdict = f"send to today's review, suggesting {top.entry.id}"
     else:
         verdict = "forward to a department"
     print(f"language {language}; answer threshold {threshold:.2f}: {verdict}")

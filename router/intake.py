@@ -436,7 +436,8 @@ class _Step:
             return Receipt(duplicate=False, reference=None)
         self._attach(ticket)
         await self._event(ticket, "status_asked")
-        await self.router.notify(self.session, ticket, self.contact, "status", now=self.now)
+        notice = "status" if ticket.status in OPEN_STATUSES and ticket.due_at else "status_done"
+        await self.router.notify(self.session, ticket, self.contact, notice, now=self.now)
         return Receipt(duplicate=False, reference=ticket.reference)
 
     async def rate(self, ticket: Ticket, rating: int) -> Receipt:

@@ -24,6 +24,7 @@ NOTICES = (
     "late",  # {reference} {due}: the new expected time
     "reopened",  # {reference} {department} {due}
     "status",  # {reference} {status} {department} {due}
+    "status_done",  # the same for an answered, resolved or closed ticket: {reference} {status} {department}
     "status_unknown",  # {reference}: no such ticket of theirs
 )
 _PLACEHOLDERS = {"reference", "department", "due", "text", "status"}
@@ -99,7 +100,9 @@ class Notices:
     def render(self, name: str, language: str, **values: str) -> str:
         texts = self._templates[name]
         template = texts.get(language) or texts.get("en") or next(iter(texts.values()))
-        return template.format_map({key: values.get(key, "") for key in _PLACEHOLDERS}).strip()
+        text = template.format_map({key: values.get(key, "") for key in _PLACEHOLDERS})
+        # An empty placeholder ("resolved" without staff words) must not leave a double space.
+        return " ".join(part for part in text.split(" ") if part).strip() if "  " in text else text.strip()
 
     def status_name(self, status: str, language: str) -> str:
         names = self._status_names.get(language) or self._status_names.get("en") or {}

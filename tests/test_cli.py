@@ -120,3 +120,31 @@ def test_a_broken_config_stops_start_up_with_exit_2(tmp_path: Path) -> None:
     result = run(tmp_path, "--config", str(config), "faq", "check")
     assert result.returncode == 2
     assert f"{config}: server.port: Input should be a valid integer" in result.stderr
+
+
+def test_staff_work_the_review_queue_claim_reassign_and_reopen(tmp_path: Path) -> None:
+    run(tmp_path, "chat", "--as", "carol", stdin="how do I dump an old couch\n")
+    queue = run(tmp_path, "tickets", "review", "list").stdout
+    assert queue.startswith("2026-000001  due ") and "how do I dump an old couch" in queue
+    assert "1. e-waste-pickup (0.31)" in queue
+    sent = run(
+        tmp_path, "tickets", "--staff", "Lee", "review", "send", "2026-000001", "--entry", "bulky-waste"
+    )
+    assert sent.stdout.strip() == "Ticket 2026-000001 answered (bulky-waste); the citizen is told."
+    back = run(tmp_path, "chat", "--as", "carol", stdin="").stdout
+    assert "city> Register the item on your district office website" in back
+
+    run(tmp_path, "chat", "--as", "dan", stdin="The streetlight on my corner is out\n")
+    claimed = run(tmp_path, "tickets", "--staff", "Lee", "claim", "2026-000002")
+    assert claimed.stdout.strip() == "Ticket 2026-000002 is yours (Lee); status in_progress."
+    moved = run(
+        tmp_path, "tickets", "--staff", "Lee", "reassign", "2026-000002", "safety", "exposed", "wires"
+    )
+    assert moved.stdout.startswith("Ticket 2026-000002 now with safety, due ")
+    refused = run(tmp_path, "tickets", "reassign", "2026-000002", "parks", "why")
+    assert refused.returncode == 1 and "unknown department 'parks'" in refused.stderr
+    run(tmp_path, "tickets", "resolve", "2026-000002", "Done")
+    reopened = run(tmp_path, "tickets", "--staff", "Lee", "reopen", "2026-000002", "the", "citizen", "phoned")
+    assert reopened.stdout.strip() == "Ticket 2026-000002 reopened with safety; the citizen is told."
+    shown = run(tmp_path, "tickets", "show", "2026-000002").stdout
+    assert "status in_progress->forwarded by Lee" in shown and "status resolved->reopened by Lee" in shown

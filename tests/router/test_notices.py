@@ -60,6 +60,7 @@ ALLOWED = {
     "late": {"reference", "due"},
     "reopened": {"reference", "department", "due"},
     "status": {"reference", "status", "department", "due"},
+    "status_done": {"reference", "status", "department"},
     "status_unknown": {"reference"},
 }
 
