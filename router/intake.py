@@ -400,19 +400,15 @@ class Router:
         ]
 
 
+@dataclass
 class _Step:
     """One inbound message being handled: the session, the contact and the stored message."""
 
-    def __init__(
-        self, router: Router, session: AsyncSession, contact: Contact, inbound: Message, now: datetime
-    ):
-        self.router, self.session, self.contact, self.inbound, self.now = (
-            router,
-            session,
-            contact,
-            inbound,
-            now,
-        )
+    router: Router
+    session: AsyncSession
+    contact: Contact
+    inbound: Message
+    now: datetime
 
     def _attach(self, ticket: Ticket) -> None:
         self.inbound.ticket_id = ticket.id

@@ -52,7 +52,7 @@ class Sweeper:
             self._run,
             "interval",
             seconds=self.router.config.lifecycle.sweep_seconds,
-            next_run_time=datetime.now(),
+            next_run_time=datetime.now(self.router.config.zone),
             max_instances=1,
             coalesce=True,
             misfire_grace_time=None,
