@@ -67,7 +67,10 @@ def test_the_shipped_faq_is_a_real_example_city() -> None:
         "housing",
         "safety",
         "triage",
+        "integrity",
     }
+    # Every entry of the restricted inbox is for a person only.
+    assert all(e.handoff == "always" for e in base.entries if e.department == "integrity")
 
 
 def test_the_shipped_faq_answers_only_what_it_is_sure_of() -> None:
@@ -112,3 +115,15 @@ async def test_the_shipped_city_answers_its_own_questions(tmp_path: Path, questi
 @pytest.fixture(autouse=True)
 def _quiet(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
+
+
+async def test_the_shipped_city_keeps_a_sensitive_report_out_of_automatic_answers(tmp_path: Path) -> None:
+    memory = MemoryChannel()
+    bot = await build(shipped_config(tmp_path), base_dir=ROOT, channels=[memory], webchat=False)
+    async with bot.running():
+        receipt = await memory.push("An official asked me for money to approve my permit")
+        notice = await memory.pop()
+        assert receipt.reference
+        ticket = (await bot.desk.show(receipt.reference)).ticket
+        assert ticket.sensitive and ticket.department == "integrity" and ticket.faq_entry is None
+        assert "money" not in notice.text and "in confidence" in notice.text
