@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -104,16 +105,10 @@ class Desk:
         now = self.router.clock()
         async with self.db.transaction() as session:
             ticket = await self._ticket(session, reference)
-            if ticket.status in (TicketStatus.FORWARDED, TicketStatus.REOPENED):
-                await self.router.change_status(
-                    session,
-                    ticket,
-                    TicketStatus.IN_PROGRESS,
-                    actor=staff.actor,
-                    actor_name=staff.name,
-                    now=now,
-                )
-            elif ticket.status != TicketStatus.IN_PROGRESS:
+            if (
+                not await self._start_work(session, ticket, staff, now)
+                and ticket.status != TicketStatus.IN_PROGRESS
+            ):
                 raise DeskError(
                     f"ticket {ticket.reference} is {ticket.status}; only a forwarded or reopened "
                     "ticket can be claimed"
@@ -131,15 +126,7 @@ class Desk:
             contact = await self._contact(session, ticket)
             if ticket.status == TicketStatus.CLOSED:
                 raise DeskError(f"ticket {ticket.reference} is closed; reopen it first")
-            if ticket.status in (TicketStatus.FORWARDED, TicketStatus.REOPENED):
-                await self.router.change_status(
-                    session,
-                    ticket,
-                    TicketStatus.IN_PROGRESS,
-                    actor=staff.actor,
-                    actor_name=staff.name,
-                    now=now,
-                )
+            await self._start_work(session, ticket, staff, now)
             body = self.router.render_notice(ticket, "staff_reply", text=text)
             await self.router.send_to_citizen(
                 session, contact, body, ticket=ticket, author=staff.actor, author_name=staff.name, now=now
@@ -268,6 +255,15 @@ class Desk:
         return ticket
 
     # --- helpers --------------------------------------------------------------------------
+
+    async def _start_work(self, session: AsyncSession, ticket: Ticket, staff: Staff, now: datetime) -> bool:
+        """A forwarded or reopened ticket is in progress once staff act on it; False if it was not."""
+        if ticket.status not in (TicketStatus.FORWARDED, TicketStatus.REOPENED):
+            return False
+        await self.router.change_status(
+            session, ticket, TicketStatus.IN_PROGRESS, actor=staff.actor, actor_name=staff.name, now=now
+        )
+        return True
 
     async def _event(
         self, session: AsyncSession, ticket: Ticket, staff: Staff, kind: str, **detail: object
