@@ -38,6 +38,7 @@ class MemoryChannel(Channel):
         sender: str = "citizen-1",
         message_id: str | None = None,
         language_hint: str | None = None,
+        received_at: datetime | None = None,
     ) -> Receipt:
         """Deliver a citizen's message as a provider would (give `message_id` to replay one)."""
         message = InboundMessage(
@@ -45,7 +46,7 @@ class MemoryChannel(Channel):
             sender=sender,
             text=text,
             provider_message_id=message_id or f"mem-{next(self._ids)}",
-            received_at=datetime.now(UTC),
+            received_at=received_at or datetime.now(UTC),
             language_hint=language_hint,
         )
         return await self.inbound(message)

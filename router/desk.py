@@ -82,8 +82,10 @@ class Desk:
         base, _ = self.router.knowledge.current
         items = []
         async with self.db.session() as session:
-            tickets = await data.list_tickets(session, statuses=[TicketStatus.REVIEW], limit=limit)
-            for ticket in sorted(tickets, key=lambda t: (t.due_at or t.created_at, t.id or 0)):
+            tickets = await data.list_tickets(
+                session, statuses=[TicketStatus.REVIEW], limit=limit, most_urgent_first=True
+            )
+            for ticket in tickets:
                 messages = await data.ticket_messages(session, ticket_id=ticket.id or 0)
                 events = await data.ticket_events(session, ticket_id=ticket.id or 0)
                 candidates: list[dict[str, Any]] = next(

@@ -192,7 +192,11 @@ class Router:
             if rating is not None and latest.rating_requested_at and latest.rating is None:
                 return await step.rate(latest, rating)
             comment_window = timedelta(minutes=lifecycle.rating_comment_minutes)
-            if latest.rated_at and latest.rating_comment is None and now - latest.rated_at <= comment_window:
+            commenting = (
+                latest.rated_at and latest.rating_comment is None and now - latest.rated_at <= comment_window
+            )
+            # A new question the FAQ answers, or a sensitive report, is never taken for a comment.
+            if commenting and decision.answer is None and not decision.sensitive:
                 return await step.comment(latest)
             if latest.status == TicketStatus.ANSWERED and asks_for_person(
                 message.text, lifecycle.person_words

@@ -115,13 +115,19 @@ async def list_tickets(
     statuses: Collection[str] | None = None,
     department: str | None = None,
     limit: int = 50,
+    most_urgent_first: bool = False,
 ) -> Sequence[Ticket]:
+    """The newest tickets, or with `most_urgent_first` the earliest due (then the oldest) first."""
     query = select(Ticket)
     if statuses:
         query = query.where(col(Ticket.status).in_(list(statuses)))
     if department:
         query = query.where(Ticket.department == department)
-    return (await session.exec(query.order_by(col(Ticket.id).desc()).limit(limit))).all()
+    if most_urgent_first:
+        query = query.order_by(col(Ticket.due_at).asc().nulls_last(), col(Ticket.id))
+    else:
+        query = query.order_by(col(Ticket.id).desc())
+    return (await session.exec(query.limit(limit))).all()
 
 
 # --- messages and events --------------------------------------------------------------------

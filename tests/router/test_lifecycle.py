@@ -323,3 +323,19 @@ async def test_the_status_of_a_finished_ticket_has_no_expected_time(city: City) 
     )
     await memory.push(f"{receipt.reference} status")
     assert (await memory.pop()).text == f"Ticket {receipt.reference}: resolved, Transport and Roads."
+
+
+async def test_a_new_faq_question_right_after_a_rating_is_answered_not_taken_as_a_comment(
+    city: City, clock: FakeClock
+) -> None:
+    bot, memory = city
+    receipt = await memory.push("The streetlight on my corner is out")
+    await memory.pop()
+    assert receipt.reference
+    await bot.desk.resolve(receipt.reference, staff=KIM)
+    await memory.pop()
+    await memory.push("5")
+    await memory.pop()
+    await memory.push("How do I throw away a sofa?")
+    assert (await memory.pop()).text.startswith("Register bulky waste")
+    assert (await ticket(bot, receipt.reference)).rating_comment is None
