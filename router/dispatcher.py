@@ -15,10 +15,9 @@ import logging
 import random
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from channels.base import Channel, OutboundMessage, PermanentSendError, SendResult, TransientSendError
+from channels.base import Channel, OutboundMessage, PermanentSendError, TransientSendError
 from router.config import DispatcherConfig
 from router.ratelimit import Pacer
 from store import Database, Outbox, OutboxStatus, data, utcnow
@@ -26,14 +25,6 @@ from store import Database, Outbox, OutboxStatus, data, utcnow
 log = logging.getLogger("router.dispatcher")
 
 FinalFailureHook = Callable[[Outbox, str], Awaitable[None]]
-
-
-@dataclass(frozen=True)
-class _Sent:
-    row: Outbox
-    result: SendResult
-    message: OutboundMessage
-    channel: Channel
 
 
 class Dispatcher:
@@ -52,8 +43,6 @@ class Dispatcher:
         self.clock = clock
         self.on_final_failure = on_final_failure
         self._wake = asyncio.Event()
-        self._unrecorded: list[_Sent] = []
-        self._recording = asyncio.Lock()
         self._overall = {
             name: Pacer(ch.rate_limit.per_second) for name, ch in channels.items() if ch.rate_limit.per_second
         }
@@ -137,30 +126,17 @@ class Dispatcher:
             log.exception("dispatcher: %s failed to send outbox row %s", row.channel, row.id)
             await self._retry(row, f"{type(exc).__name__}: {exc}", None)
         else:
-            await self._record_sent(_Sent(row, result, message, channel))
-
-    async def _record_sent(self, sent: _Sent) -> None:
-        """Mark a row sent. Marks that pile up while one commit runs go in the next commit together
-        (a group commit): under load, one write turn records many replies instead of one each.
-        Returns once this row's mark is committed."""
-        self._unrecorded.append(sent)
-        async with self._recording:
-            batch, self._unrecorded = self._unrecorded, []
-            if not batch:
-                return  # an earlier holder of the lock committed ours
             async with self.db.transaction() as session:
-                for item in batch:
-                    await data.finish_outbox(
-                        session,
-                        outbox_id=item.row.id or 0,
-                        attempt=item.row.attempts,
-                        status=OutboxStatus.SENT,
-                        sent_at=self.clock(),
-                        provider_message_id=item.result.provider_message_id,
-                        last_error=None,
-                    )
-            for item in batch:
-                item.channel.on_sent(item.message)
+                await data.finish_outbox(
+                    session,
+                    outbox_id=row.id or 0,
+                    attempt=row.attempts,
+                    status=OutboxStatus.SENT,
+                    sent_at=self.clock(),
+                    provider_message_id=result.provider_message_id,
+                    last_error=None,
+                )
+            channel.on_sent(message)
 
     async def _retry(self, row: Outbox, error: str, retry_after: float | None) -> None:
         if row.attempts >= self.config.max_attempts:
