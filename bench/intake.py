@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import math
 import multiprocessing
 import os
 import platform
-import secrets
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,14 +34,14 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from bench/: the project's packages live one level up
 
-from sqlalchemy import distinct, func, text  # noqa: E402
+from sqlalchemy import distinct, func  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
-from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 from sqlmodel import col, select  # noqa: E402
 
 import bot as bot_module  # noqa: E402
+from bench.fresh import fresh_store  # noqa: E402
 from knowledge import detect_language  # noqa: E402
-from store import Database, Direction, Message, OutboxStatus, StoreConfig, Ticket, data  # noqa: E402
+from store import Database, Direction, Message, OutboxStatus, Ticket, data  # noqa: E402
 
 RATE_LIMIT = 1_000_000  # web chat messages_per_minute per session: measure intake, not the limiter
 COMPLAINTS = ["가로등이 고장났어요 {n}", "The bus stop sign on road {n} is broken"]
@@ -285,30 +283,6 @@ async def settle_and_count(db: Database, timeout: float = FINAL_TIMEOUT) -> dict
         if counts["pending"] + counts["sending"] == 0 or time.monotonic() > deadline:
             return counts
         await asyncio.sleep(0.2)
-
-
-@contextlib.asynccontextmanager
-async def fresh_store(url: str, config: StoreConfig) -> AsyncIterator[Database | None]:
-    """PostgreSQL: a fresh schema, dropped at the end (as tests/conftest.py does). Otherwise None:
-    build() opens the URL itself (the default SQLite file lives in a temp dir that is removed)."""
-    if make_url(url).get_backend_name() != "postgresql":
-        yield None
-        return
-    schema, admin = f"bench_{secrets.token_hex(6)}", create_async_engine(url)
-    async with admin.begin() as connection:
-        await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    await admin.dispose()  # no idle admin connection during the run; the engine reconnects to drop
-    pinned = {"server_settings": {"search_path": schema}}  # the pool open_database makes, in the schema
-    db = Database(
-        create_async_engine(url, pool_size=config.pool_size, pool_pre_ping=True, connect_args=pinned)
-    )
-    try:
-        yield db
-    finally:
-        await db.close()
-        async with admin.begin() as connection:
-            await connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        await admin.dispose()
 
 
 async def bench(args: argparse.Namespace, url: str) -> tuple[Plan, ClientResult, dict[str, int]]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import enum
 import itertools
 import json
@@ -23,12 +22,11 @@ import math
 import os
 import platform
 import random
-import secrets
 import sys
 import tempfile
 import time as wallclock
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Awaitable, Collection, Sequence
+from collections.abc import Awaitable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -38,24 +36,22 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from bench/: the project's packages live one level up
 
-from sqlalchemy import func, text  # noqa: E402
+from sqlalchemy import func  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
-from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 from sqlmodel import col, select  # noqa: E402
 
 import bot as bot_module  # noqa: E402
+from bench.fresh import fresh_store  # noqa: E402
 from channels.base import InboundMessage  # noqa: E402
 from channels.memory import MemoryChannel  # noqa: E402
 from router import Staff  # noqa: E402
 from router.calendar import WorkingCalendar  # noqa: E402
 from store import (  # noqa: E402
     OPEN_STATUSES,
-    Database,
     Direction,
     Message,
     Outbox,
     OutboxStatus,
-    StoreConfig,
     Ticket,
     TicketEvent,
     TicketStatus,
@@ -620,30 +616,6 @@ async def measure(sim: Simulation) -> dict[str, Any]:
 
 
 # --- running -----------------------------------------------------------------------------------
-
-
-@contextlib.asynccontextmanager
-async def fresh_store(url: str, config: StoreConfig) -> AsyncIterator[Database | None]:
-    """PostgreSQL: a fresh schema, dropped at the end (as tests/conftest.py does). Otherwise None:
-    build() opens the URL itself (the SQLite file lives in a temp dir that is removed)."""
-    if make_url(url).get_backend_name() != "postgresql":
-        yield None
-        return
-    schema, admin = f"bench_{secrets.token_hex(6)}", create_async_engine(url)
-    async with admin.begin() as connection:
-        await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    await admin.dispose()
-    pinned = {"server_settings": {"search_path": schema}}
-    db = Database(
-        create_async_engine(url, pool_size=config.pool_size, pool_pre_ping=True, connect_args=pinned)
-    )
-    try:
-        yield db
-    finally:
-        await db.close()
-        async with admin.begin() as connection:
-            await connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        await admin.dispose()
 
 
 async def simulate(args: argparse.Namespace, url: str) -> tuple[Simulation, dict[str, Any], float]:
