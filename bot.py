@@ -170,12 +170,14 @@ class Bot:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[Bot]:
-        """Channels accept messages, the dispatcher delivers and the FAQ is watched, until exit."""
+    async def running(self, *, sweeps: bool = True) -> AsyncIterator[Bot]:
+        """Channels accept messages, the dispatcher delivers and the FAQ is watched, until exit.
+        `sweeps=False` leaves the lifecycle sweep to the caller (tests on a fake clock)."""
         for channel in self.channels.values():
             await channel.start(self.router.intake)
         self._tasks.append(asyncio.create_task(self.dispatcher.run(), name="dispatcher"))
-        self.sweeper.start()
+        if sweeps:
+            self.sweeper.start()
         if self.config.knowledge.reload_seconds > 0:
             watch = self.knowledge.watch(
                 self.config.knowledge.reload_seconds, on_error=_report_knowledge_error

@@ -99,7 +99,11 @@ class Dispatcher:
                 for row in queue:
                     await self._deliver(row)
 
-        await asyncio.gather(*(drain(queue) for queue in queues.values()))
+        # A TaskGroup, not gather: when the dispatcher is cancelled (shutdown) it waits for the
+        # senders to unwind, so none is left mid-transaction after the store is closed.
+        async with asyncio.TaskGroup() as senders:
+            for queue in queues.values():
+                senders.create_task(drain(queue))
         return len(rows)
 
     async def _idle_delay(self) -> float:

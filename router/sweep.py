@@ -44,6 +44,7 @@ class Sweeper:
         self.db = router.db
         self._scheduler: AsyncIOScheduler | None = None
         self._busy = asyncio.Lock()  # held while a sweep runs, so stopping can let it finish
+        self._stopped = False
 
     def start(self) -> None:
         """Sweep every `lifecycle.sweep_seconds` (and once at start, to catch up after downtime)."""
@@ -63,6 +64,7 @@ class Sweeper:
 
     async def stop(self) -> None:
         """Stop scheduling, and wait for a sweep under way to commit (before the store closes)."""
+        self._stopped = True  # a job APScheduler already queued must not start after this
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
@@ -70,6 +72,8 @@ class Sweeper:
             pass
 
     async def _run(self) -> None:
+        if self._stopped:
+            return
         try:
             async with self._busy:
                 result = await self.sweep_once()

@@ -132,5 +132,5 @@ async def city(
     bot = await bot_module.build(
         config_for_tests(tmp_path), base_dir=ROOT, channels=[memory], webchat=False, db=database, clock=clock
     )
-    async with bot.running():
+    async with bot.running(sweeps=False):  # the tests sweep on their own fake clock
         yield bot, memory

@@ -339,3 +339,20 @@ async def test_a_new_faq_question_right_after_a_rating_is_answered_not_taken_as_
     await memory.push("How do I throw away a sofa?")
     assert (await memory.pop()).text.startswith("Register bulky waste")
     assert (await ticket(bot, receipt.reference)).rating_comment is None
+
+
+async def test_the_scheduler_sweeps_as_soon_as_it_starts_and_stops_cleanly(
+    city: City, clock: FakeClock
+) -> None:
+    bot, memory = city
+    receipt = await memory.push("The streetlight on my corner is out")
+    await memory.pop()
+    assert receipt.reference
+    clock.now = kst("2026-11-30", "09:00")  # long past due: the first sweep escalates it
+    bot.sweeper.start()
+    try:
+        late = await memory.pop(timeout=10)
+    finally:
+        await bot.sweeper.stop()
+    assert late.text.startswith(f"Sorry, ticket {receipt.reference} is taking longer.")
+    assert (await ticket(bot, receipt.reference)).escalations == 1
