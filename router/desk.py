@@ -224,10 +224,9 @@ class Desk:
             if text is None:
                 if entry is None:
                     raise DeskError(f"no FAQ entry {entry_id!r} to send; give the entry or an edited text")
-                found = entry.answer_in(ticket.language, (self.router.config.default_language, "en", "ko"))
-                if found is None:
+                text = self.router.faq_answer(entry, ticket.language)
+                if text is None:
                     raise DeskError(f"FAQ entry {entry.id} has no answer text")
-                text = found[1]
             text = _required(text, "an answer")
             ticket.faq_entry = entry.id if entry else None
             ticket.first_response_at = ticket.first_response_at or now

@@ -18,7 +18,6 @@ What a message does, in this order (DESIGN.md, "Ticket lifecycle"):
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from channels.base import Button, ConversationItem, InboundMessage, OutboundMessage, Receipt
-from knowledge import KnowledgeHolder, Match, detect_language
+from knowledge import FaqEntry, KnowledgeHolder, Match, detect_language
 from router.calendar import WorkingCalendar
 from router.config import DepartmentConfig, RouterConfig
 from router.departments import KeywordRules, Route, choose_department
@@ -46,8 +45,6 @@ from store import (
     data,
     utcnow,
 )
-
-log = logging.getLogger("router")
 
 BOT = "bot"
 CITIZEN = "citizen"
@@ -323,6 +320,11 @@ class Router:
             text=text,
         )
 
+    def faq_answer(self, entry: FaqEntry, language: str) -> str | None:
+        """An entry's answer in the language, else the city's default language, English or Korean."""
+        found = entry.answer_in(language, (self.config.default_language, "en", "ko"))
+        return found[1] if found else None
+
     def answer_text(self, answer: str, language: str) -> str:
         """An FAQ answer as sent automatically: the answer, then how to reach a person instead."""
         return f"{answer}\n{self.notices.render('answered_footer', language)}"
@@ -514,8 +516,8 @@ class _Step:
             },
         )
         if decision.answer is not None:
-            found = decision.answer.entry.answer_in(language, (router.config.default_language, "en", "ko"))
-            if found is None:  # the loader makes this impossible for handoff: auto; stay safe anyway
+            answer = router.faq_answer(decision.answer.entry, language)
+            if answer is None:  # the loader makes this impossible for handoff: auto; stay safe anyway
                 raise RuntimeError(f"FAQ entry {decision.answer.entry.id} has no answer text")
             ticket.faq_entry = decision.answer.entry.id
             ticket.first_response_at = now
@@ -531,7 +533,7 @@ class _Step:
                     "question": decision.answer.question,
                 },
             )
-            text = router.answer_text(found[1], language)
+            text = router.answer_text(answer, language)
             await router.send_to_citizen(self.session, self.contact, text, ticket=ticket, author=BOT, now=now)
         elif decision.review is not None:
             ticket.due_at = router.calendar.same_day_due(now)
