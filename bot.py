@@ -32,8 +32,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from sqlalchemy import text
 
 from channels import Channel, ChannelsConfig
+from channels.sms import SmsChannel
+from channels.telegram import TelegramChannel
 from channels.terminal import TerminalChannel
 from channels.webchat import WebchatChannel
+from channels.x import XChannel
 from knowledge import (
     KnowledgeBase,
     KnowledgeConfig,
@@ -45,6 +48,8 @@ from knowledge import (
 from knowledge.evaluate import evaluate, read_queries
 from router import DepartmentConfig, Desk, Dispatcher, Notices, Router, RouterConfig, Staff
 from router.calendar import WorkingCalendar
+from router.host import RouterHost
+from router.media import MediaFetcher
 from router.sweep import Sweeper
 from store import Database, OutboxStatus, StoreConfig, data, open_database, utcnow
 
@@ -165,7 +170,9 @@ class Bot:
     router: Router
     desk: Desk
     dispatcher: Dispatcher
+    media: MediaFetcher
     sweeper: Sweeper
+    host: RouterHost
     channels: dict[str, Channel]
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -174,8 +181,9 @@ class Bot:
         """Channels accept messages, the dispatcher delivers and the FAQ is watched, until exit.
         `sweeps=False` leaves the lifecycle sweep to the caller (tests on a fake clock)."""
         for channel in self.channels.values():
-            await channel.start(self.router.intake)
+            await channel.start(self.host)
         self._tasks.append(asyncio.create_task(self.dispatcher.run(), name="dispatcher"))
+        self._tasks.append(asyncio.create_task(self.media.run(), name="media"))
         if sweeps:
             self.sweeper.start()
         if self.config.knowledge.reload_seconds > 0:
@@ -214,11 +222,13 @@ async def build(
     base_dir: Path,
     channels: Sequence[Channel] = (),
     webchat: bool = True,
+    providers: bool = True,
     migrate: bool | None = None,
     db: Database | None = None,
     clock: Callable[[], datetime] = utcnow,
 ) -> Bot:
     """Build every part from config. Relative paths are taken from `base_dir` (the config's folder);
+    `channels` are added to the enabled ones (`webchat` and `providers` False leave those out);
     `db` and `clock` let tests bring their own database and time."""
     db = db or open_database(config.store, base_dir=base_dir)
     if config.store.migrate_on_start if migrate is None else migrate:
@@ -242,11 +252,32 @@ async def build(
     adapters: dict[str, Channel] = {}
     if webchat and config.channels.webchat.enabled:
         adapters["webchat"] = WebchatChannel(config.channels.webchat, router.conversation)
+    for channel in provider_channels(config) if providers else []:
+        adapters[channel.name] = channel
     for channel in channels:
         adapters[channel.name] = channel
     dispatcher = Dispatcher(db=db, channels=adapters, config=config.router.dispatcher, clock=clock)
     router.on_outbox(dispatcher.wake)
-    return Bot(config, db, knowledge, router, Desk(router), dispatcher, Sweeper(router), adapters)
+    media = MediaFetcher(db=db, channels=adapters, config=config.router.media, clock=clock)
+    router.on_media(media.wake)
+    host = RouterHost(router, clock=clock)
+    return Bot(
+        config, db, knowledge, router, Desk(router), dispatcher, media, Sweeper(router), host, adapters
+    )
+
+
+def provider_channels(config: BotConfig) -> list[Channel]:
+    """The provider channels enabled in config (SMS, Telegram, X)."""
+    public_url = config.server.public_url
+    section = config.channels
+    enabled: list[Channel] = []
+    if section.sms.enabled:
+        enabled.append(SmsChannel(section.sms, public_url=public_url))
+    if section.telegram.enabled:
+        enabled.append(TelegramChannel(section.telegram, public_url=public_url))
+    if section.x.enabled:
+        enabled.append(XChannel(section.x, public_url=public_url))
+    return enabled
 
 
 def make_app(bot: Bot) -> web.Application:
@@ -319,7 +350,7 @@ async def cmd_serve(config: BotConfig, base_dir: Path) -> int:
 
 async def cmd_chat(config: BotConfig, base_dir: Path, user: str | None) -> int:
     terminal = TerminalChannel(user=user)
-    bot = await build(config, base_dir=base_dir, channels=[terminal], webchat=False)
+    bot = await build(config, base_dir=base_dir, channels=[terminal], webchat=False, providers=False)
     async with bot.running():
         print(f"Talking to the city as {terminal.address}. Type a question; Ctrl-D to leave.")
         await terminal.read_lines()
@@ -346,7 +377,7 @@ async def _until_delivered(bot: Bot, channel: str, recipient: str, *, timeout: f
 
 
 async def cmd_tickets(config: BotConfig, base_dir: Path, args: argparse.Namespace) -> int:
-    bot = await build(config, base_dir=base_dir, webchat=False)
+    bot = await build(config, base_dir=base_dir, webchat=False, providers=False)
     zone = config.router.zone
     staff = Staff(id=f"cli:{args.staff}", name=args.staff)
     try:

@@ -650,7 +650,7 @@ async def simulate(args: argparse.Namespace, url: str) -> tuple[Simulation, dict
                 zone=zone,
                 faq=faq,
             )
-            await memory.start(bot.router.intake)  # what bot.running() would do, without its loops
+            await memory.start(bot.host)  # what bot.running() would do, without its loops
             sim = Simulation(bot, memory, clock, plan, args)
             started = wallclock.perf_counter()
             await sim.run()

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
 from aiohttp import web
 
@@ -22,9 +22,14 @@ log = logging.getLogger("channels")
 
 @dataclass(frozen=True)
 class Attachment:
+    """A photo or file. Inbound, `url` is the provider's reference that the channel's `fetch_media`
+    understands (a Twilio media URL, `telegram-file:<file_id>`); the store keeps a copy and sets
+    `media_id`, so a link that expires loses nothing."""
+
     url: str
     content_type: str | None = None
     filename: str | None = None
+    media_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,9 @@ class Button:
     value: str
 
 
+Command = Literal["start", "help", "stop", "unstop", "status"]
+
+
 @dataclass(frozen=True)
 class InboundMessage:
     channel: str
@@ -53,6 +61,12 @@ class InboundMessage:
     sender_name: str | None = None
     reply_to: str | None = None  # the provider's thread or reply reference
     raw: dict[str, Any] | None = None
+    # What the adapter recognised in its provider's terms (Twilio's STOP words, Telegram's /start):
+    # "start", "help", "stop", "unstop" or "status". The router decides what each means.
+    command: Command | None = None
+    # Seen by everyone (an X mention): answered in public only with the reference and an invitation
+    # to continue privately; everything else goes to the sender privately.
+    public: bool = False
 
 
 @dataclass(frozen=True)
@@ -101,7 +115,46 @@ class ConversationItem:
     buttons: tuple[Button, ...] = ()
 
 
+@dataclass(frozen=True)
+class DeliveryReport:
+    """A provider's word on an outgoing message (a Twilio status callback), found by our key or its id."""
+
+    channel: str
+    status: str  # the provider's status, e.g. queued, sent, delivered, undelivered, failed, read
+    at: datetime
+    idempotency_key: str | None = None
+    provider_message_id: str | None = None
+    error: str | None = None  # the provider's error code and text, when it failed
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ("undelivered", "failed")
+
+
+@dataclass(frozen=True)
+class FetchedMedia:
+    data: bytes
+    content_type: str
+
+
 InboundHandler = Callable[[InboundMessage], Awaitable[Receipt]]
+
+
+class ChannelHost(Protocol):
+    """What a running channel may ask of the bot (the router implements it). Channels never touch
+    the store themselves: a poller keeps its position through `load_cursor` / `save_cursor`."""
+
+    async def intake(self, message: InboundMessage) -> Receipt: ...
+
+    async def delivery_report(self, report: DeliveryReport) -> bool:
+        """Record a provider's delivery status; False when no outgoing message matches it."""
+        ...
+
+    async def load_cursor(self, channel: str, name: str) -> str | None: ...
+
+    async def save_cursor(self, channel: str, name: str, value: str) -> None: ...
+
+
 ConversationSource = Callable[[str, str], Awaitable[Sequence[ConversationItem]]]
 
 
@@ -150,25 +203,30 @@ class Channel(abc.ABC):
     """An adapter. Subclasses declare `name` and implement `send`; push channels add routes."""
 
     name: ClassVar[str]
-    rate_limit: ClassVar[RateLimit] = RateLimit()
     supports_buttons: ClassVar[bool] = False
+    fetches_media: ClassVar[bool] = False  # implements `fetch_media`
 
-    def __init__(self) -> None:
-        self._inbound: InboundHandler | None = None
+    def __init__(self, rate_limit: RateLimit | None = None) -> None:
+        self._host: ChannelHost | None = None
+        self.rate_limit = rate_limit or RateLimit()  # kept by the dispatcher
+
+    @property
+    def host(self) -> ChannelHost:
+        if self._host is None:
+            raise RuntimeError(f"channel {self.name} received a message before it was started")
+        return self._host
 
     @property
     def inbound(self) -> InboundHandler:
-        if self._inbound is None:
-            raise RuntimeError(f"channel {self.name} received a message before it was started")
-        return self._inbound
+        return self.host.intake
 
     def routes(self) -> list[web.AbstractRouteDef]:
         """HTTP routes this channel serves inside the bot's web server."""
         return []
 
-    async def start(self, inbound: InboundHandler) -> None:
+    async def start(self, host: ChannelHost) -> None:
         """Begin accepting messages (pollers start their loops here)."""
-        self._inbound = inbound
+        self._host = host
 
     async def stop(self) -> None:
         """Stop accepting messages and release connections; may be called more than once."""
@@ -179,6 +237,15 @@ class Channel(abc.ABC):
 
     def on_sent(self, message: OutboundMessage) -> None:
         """Called once the message is recorded as sent (after `send` returned and that committed)."""
+
+    def send_cost(self, message: OutboundMessage) -> int:
+        """How much of the rate limit one send uses (an SMS: its segments)."""
+        return 1
+
+    async def fetch_media(self, attachment: Attachment) -> FetchedMedia:
+        """Download an inbound attachment with the channel's credentials; raise a `SendError`
+        saying whether to try again (the names are shared with sending: a provider call failed)."""
+        raise PermanentSendError(f"channel {self.name} cannot fetch media")
 
 
 class WebhookChannel(Channel):
@@ -198,7 +265,7 @@ class WebhookChannel(Channel):
         """Seconds the sender should wait before sending again, or None to accept (default)."""
         return None
 
-    def acknowledge(
+    async def acknowledge(
         self, messages: Sequence[InboundMessage], receipts: Sequence[Receipt]
     ) -> web.StreamResponse:
         """The answer the provider expects once every message is committed."""
@@ -233,7 +300,7 @@ class WebhookChannel(Channel):
             response = _error(503, "temporarily unavailable; please retry")
             response.headers["Retry-After"] = "5"
             return response
-        return self.acknowledge(messages, receipts)
+        return await self.acknowledge(messages, receipts)
 
 
 def _error(status: int, reason: str) -> web.Response:

@@ -1,6 +1,9 @@
 from pydantic import BaseModel, ConfigDict, Field
 
+from channels.sms import SmsConfig
+from channels.telegram import TelegramConfig
 from channels.webchat import WebchatConfig
+from channels.x import XConfig
 
 
 class ChannelsConfig(BaseModel):
@@ -9,3 +12,6 @@ class ChannelsConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     webchat: WebchatConfig = Field(default_factory=WebchatConfig)
+    sms: SmsConfig = Field(default_factory=SmsConfig)
+    telegram: TelegramConfig = Field(default_factory=TelegramConfig)
+    x: XConfig = Field(default_factory=XConfig)

@@ -142,7 +142,7 @@ class WebchatChannel(WebhookChannel):
             session.sent_times.append(now)
         return None
 
-    def acknowledge(
+    async def acknowledge(
         self, messages: Sequence[InboundMessage], receipts: Sequence[Receipt]
     ) -> web.StreamResponse:
         for message in messages:

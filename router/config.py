@@ -34,10 +34,27 @@ class DispatcherConfig(BaseModel):
     poll_seconds: float = Field(default=1.0, gt=0, description="how often to look for due rows")
     batch: int = Field(default=50, ge=1)
     concurrency: int = Field(default=8, ge=1, description="recipients served at once")
-    max_attempts: int = Field(default=12, ge=1)
+    # A provider outage delays messages, it does not drop them: a transient failure is retried until
+    # the message is this old (an SMS queued longer than ~10 hours would expire at Twilio anyway).
+    give_up_after_hours: float = Field(default=24.0, gt=0)
+    max_attempts: int = Field(default=1000, ge=1, description="a second bound, for tests")
     backoff_seconds: float = Field(default=2.0, gt=0, description="first retry delay; doubles each time")
-    backoff_max_seconds: float = Field(default=900.0, gt=0)
+    backoff_max_seconds: float = Field(default=300.0, gt=0)
     lease_seconds: float = Field(default=120.0, gt=0, description="a claim older than this is retaken")
+
+
+class MediaConfig(BaseModel):
+    """Copying citizens' photos from the providers into the store (their links expire)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    poll_seconds: float = Field(default=5.0, gt=0)
+    batch: int = Field(default=10, ge=1)
+    max_bytes: int = Field(default=20 * 1024 * 1024, ge=1, description="a larger file is refused")
+    give_up_after_hours: float = Field(default=72.0, gt=0)
+    backoff_seconds: float = Field(default=5.0, gt=0)
+    backoff_max_seconds: float = Field(default=900.0, gt=0)
+    lease_seconds: float = Field(default=300.0, gt=0)
 
 
 # What a citizen writes to reach a person after an automatic answer ("0" works in every language).
@@ -95,6 +112,7 @@ class RouterConfig(BaseModel):
     # Handling time in working hours per category (an FAQ entry id), overriding the department's.
     category_hours: dict[str, float] = Field(default_factory=dict)
     dispatcher: DispatcherConfig = Field(default_factory=DispatcherConfig)
+    media: MediaConfig = Field(default_factory=MediaConfig)
 
     @field_validator("timezone")
     @classmethod

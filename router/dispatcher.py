@@ -3,8 +3,12 @@
 Rows are claimed (SKIP LOCKED on PostgreSQL, so several instances share the work) with a lease;
 a sender that crashes mid-send leaves a lease that runs out, and the row is sent again after a
 restart: delivery is at least once, and each message carries an idempotency key. Transient
-failures are retried with exponential backoff and jitter, honouring a provider's Retry-After;
-a permanent failure, or the last attempt, marks the row failed and records it on the ticket.
+failures are retried with exponential backoff and jitter, honouring a provider's Retry-After
+(which also holds the channel's other sends) until the message is `give_up_after_hours` old; a
+permanent failure, or giving up, marks the row failed and records it on the ticket.
+
+Each channel has its own loop, so a slow provider (an SMS long code sends one segment a second)
+never holds up another; its declared rate limits are kept overall and per recipient.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ class Dispatcher:
         self.config = config
         self.clock = clock
         self.on_final_failure = on_final_failure
-        self._wake = asyncio.Event()
+        self._wakes = {name: asyncio.Event() for name in self.channels}
         self._overall = {
             name: Pacer(ch.rate_limit.per_second) for name, ch in channels.items() if ch.rate_limit.per_second
         }
@@ -54,40 +58,53 @@ class Dispatcher:
 
     def wake(self) -> None:
         """Look for work now (called after a commit that queued messages)."""
-        self._wake.set()
+        for event in self._wakes.values():
+            event.set()
 
     async def run(self) -> None:
         """Deliver until cancelled; a store outage pauses delivery, it does not end it."""
+        async with asyncio.TaskGroup() as loops:
+            for name in self.channels:
+                loops.create_task(self._run_channel(name), name=f"dispatcher-{name}")
+
+    async def _run_channel(self, name: str) -> None:
+        wake = self._wakes[name]
         while True:
-            self._wake.clear()  # before claiming: a commit after this point wakes the wait below
+            wake.clear()  # before claiming: a commit after this point wakes the wait below
             try:
-                if await self.run_once():
+                if await self._run_channel_once(name):
                     continue
-                delay = await self._idle_delay()
+                delay = await self._idle_delay(name)
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("dispatcher: the store is not answering; trying again")
+                log.exception("dispatcher: %s: the store is not answering; trying again", name)
                 delay = self.config.poll_seconds
             # asyncio.timeout, not wait_for: on 3.11 wait_for can turn a cancellation that races
             # its timeout into TimeoutError, which this loop would swallow and never stop.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
-                    await self._wake.wait()
+                    await wake.wait()
 
     async def run_once(self) -> int:
-        """Claim one batch of due rows and deliver them; returns how many were claimed."""
-        if not self.channels:
-            return 0
+        """Claim one batch of due rows per channel and deliver them; returns how many were claimed."""
+        async with asyncio.TaskGroup() as group:
+            counts = [group.create_task(self._run_channel_once(name)) for name in self.channels]
+        return sum(task.result() for task in counts)
+
+    async def _run_channel_once(self, name: str) -> int:
         lease = timedelta(seconds=self.config.lease_seconds)
         async with self.db.transaction() as session:
             # The clock is read once the transaction holds the lock: rows committed while it
             # waited are due too.
             rows = await data.claim_outbox(
-                session, channels=self.channels, now=self.clock(), lease=lease, limit=self.config.batch
+                session, channels=[name], now=self.clock(), lease=lease, limit=self.config.batch
             )
-        if not rows:
-            return 0
+            stopped = await data.opted_out(session, channel=name, addresses={row.recipient for row in rows})
+        claimed = len(rows)
+        for row in [row for row in rows if row.recipient in stopped]:
+            await self._fail(row, "permanent: the recipient opted out (STOP); nothing is sent until START")
+        rows = [row for row in rows if row.recipient not in stopped]
         # One queue per recipient keeps each citizen's messages in order; recipients go in parallel.
         queues: dict[tuple[str, str], list[Outbox]] = defaultdict(list)
         for row in rows:
@@ -104,11 +121,11 @@ class Dispatcher:
         async with asyncio.TaskGroup() as senders:
             for queue in queues.values():
                 senders.create_task(drain(queue))
-        return len(rows)
+        return claimed
 
-    async def _idle_delay(self) -> float:
+    async def _idle_delay(self, name: str) -> float:
         async with self.db.session() as session:
-            due = await data.next_outbox_time(session, channels=self.channels)
+            due = await data.next_outbox_time(session, channels=[name])
         if due is None:
             return self.config.poll_seconds
         return min(self.config.poll_seconds, max(0.0, (due - self.clock()).total_seconds()))
@@ -116,13 +133,21 @@ class Dispatcher:
     async def _deliver(self, row: Outbox) -> None:
         channel = self.channels[row.channel]
         message = OutboundMessage.from_payload(row.payload)
-        if pacer := self._overall.get(row.channel):
-            await pacer.wait()
+        cost = channel.send_cost(message)
         if pacer := self._per_recipient.get(row.channel):
-            await pacer.wait(row.recipient)
+            await pacer.wait(row.recipient, cost=cost)
+        if pacer := self._overall.get(row.channel):
+            await pacer.wait(cost=cost)
+        if not await self._still_ours(row):
+            return
         try:
             result = await channel.send(message)
         except TransientSendError as exc:
+            if exc.retry_after:
+                # The provider asked everyone to wait: hold the channel's other sends too.
+                for pacers in (self._overall, self._per_recipient):
+                    if pacer := pacers.get(row.channel):
+                        pacer.hold(exc.retry_after, "" if pacers is self._overall else row.recipient)
             await self._retry(row, str(exc), exc.retry_after)
         except PermanentSendError as exc:
             await self._fail(row, f"permanent: {exc}")
@@ -142,7 +167,25 @@ class Dispatcher:
                 )
             channel.on_sent(message)
 
+    async def _still_ours(self, row: Outbox) -> bool:
+        """Renew the claim's lease after a long wait for the rate limit, so no other sender takes
+        the row meanwhile; False when it was taken already (then this sender leaves it)."""
+        now = self.clock()
+        lease = timedelta(seconds=self.config.lease_seconds)
+        if row.claimed_until is None or row.claimed_until - now > lease / 2:
+            return True
+        async with self.db.transaction() as session:
+            renewed = await data.renew_outbox(
+                session, outbox_id=row.id or 0, attempt=row.attempts, until=now + lease
+            )
+        row.claimed_until = now + lease
+        return renewed
+
     async def _retry(self, row: Outbox, error: str, retry_after: float | None) -> None:
+        age = self.clock() - row.created_at
+        if age > timedelta(hours=self.config.give_up_after_hours):
+            await self._fail(row, f"gave up after {row.attempts} attempts over {age}: {error}")
+            return
         if row.attempts >= self.config.max_attempts:
             await self._fail(row, f"gave up after {row.attempts} attempts: {error}")
             return

@@ -38,6 +38,7 @@ from store import (
     Contact,
     Database,
     Direction,
+    Media,
     Message,
     Outbox,
     Ticket,
@@ -89,10 +90,15 @@ class Router:
         restricted = config.sensitive.department or config.triage_department
         self._sensitive_rules = KeywordRules((restricted, keyword) for keyword in config.sensitive.keywords)
         self._listeners: list[Callable[[], None]] = []
+        self._media_listeners: list[Callable[[], None]] = []
 
     def on_outbox(self, listener: Callable[[], None]) -> None:
         """Call `listener` after each commit that queued outgoing messages (wakes the dispatcher)."""
         self._listeners.append(listener)
+
+    def on_media(self, listener: Callable[[], None]) -> None:
+        """Call `listener` after a commit that queued attachments to fetch (wakes the media fetcher)."""
+        self._media_listeners.append(listener)
 
     def outbox_written(self) -> None:
         for listener in self._listeners:
@@ -161,6 +167,9 @@ class Router:
                 return Receipt(duplicate=True, reference=await self._reference_of(session, stored))
         if not receipt.duplicate:
             self.outbox_written()
+            if message.attachments:
+                for listener in self._media_listeners:
+                    listener()
         return receipt
 
     async def _intake(self, session: AsyncSession, message: InboundMessage, decision: Decision) -> Receipt:
@@ -178,11 +187,34 @@ class Router:
         contact.language = language
         inbound = await self._store_inbound(session, contact, message, language)
         step = _Step(self, session, contact, inbound, now)
+        receipt = await self._handle(session, step, message, decision, language)
+        if message.public:
+            # Seen by everyone: only the reference goes back in public, everything else privately.
+            ticket = (
+                await data.get_ticket_by_id(session, ticket_id=inbound.ticket_id)
+                if inbound.ticket_id
+                else None
+            )
+            notice = "public_reply" if ticket else "public_private"
+            text = self.notices.render(notice, language, reference=ticket.reference if ticket else "")
+            await self.send_to_citizen(
+                session, contact, text, ticket=ticket, author=BOT, now=now, reply_to=message.reply_to
+            )
+        return receipt
 
+    async def _handle(
+        self, session: AsyncSession, step: _Step, message: InboundMessage, decision: Decision, language: str
+    ) -> Receipt:
+        now, contact = step.now, step.contact
+        if message.command in ("start", "help", "stop", "unstop"):
+            return await step.command(message.command)
         reference = status_question(message.text)
         if reference is not None:
             return await step.status(reference)
         latest = await data.latest_ticket_of(session, contact_id=_id(contact))
+        if message.command == "status":
+            # "/status" without a reference: the latest ticket, if there is one.
+            return await step.status(latest.reference) if latest else await step.command("help")
         if latest is not None:
             lifecycle = self.config.lifecycle
             rating = rating_in(message.text)
@@ -215,7 +247,7 @@ class Router:
     async def _store_inbound(
         self, session: AsyncSession, contact: Contact, message: InboundMessage, language: str
     ) -> Message:
-        return await data.add_message(
+        stored = await data.add_message(
             session,
             message=Message(
                 contact_id=_id(contact),
@@ -233,6 +265,24 @@ class Router:
                 created_at=message.received_at,
             ),
         )
+        if message.attachments:
+            # Provider links expire: each attachment is queued for copying into the store.
+            kept = []
+            for attachment in message.attachments:
+                media = await data.add_media(
+                    session,
+                    media=Media(
+                        message_id=stored.id or 0,
+                        channel=message.channel,
+                        source_url=attachment.url,
+                        content_type=attachment.content_type,
+                        next_attempt_at=message.received_at,
+                        created_at=message.received_at,
+                    ),
+                )
+                kept.append({**vars(attachment), "media_id": media.id})
+            stored.attachments = kept
+        return stored
 
     # --- shared steps (also used by the staff desk and the sweep) -------------------------
 
@@ -340,8 +390,10 @@ class Router:
         now: datetime,
         author_name: str | None = None,
         buttons: Sequence[Button] = (),
+        reply_to: str | None = None,
     ) -> Message:
-        """Store an outgoing message and queue it on the contact's channel, in the caller's transaction."""
+        """Store an outgoing message and queue it on the contact's channel, in the caller's transaction.
+        `reply_to` answers a provider's message in place (on X: a public reply to that post)."""
         message = await data.add_message(
             session,
             message=Message(
@@ -354,6 +406,7 @@ class Router:
                 text=text,
                 buttons=[{"label": b.label, "value": b.value} for b in buttons],
                 language=ticket.language if ticket else contact.language,
+                reply_to=reply_to,
                 created_at=now,
             ),
         )
@@ -364,6 +417,7 @@ class Router:
             text=text,
             idempotency_key=key,
             buttons=tuple(buttons),
+            reply_to=reply_to,
         )
         await data.add_outbox(
             session,
@@ -441,6 +495,28 @@ class _Step:
         notice = "status" if ticket.status in OPEN_STATUSES and ticket.due_at else "status_done"
         await self.router.notify(self.session, ticket, self.contact, notice, now=self.now)
         return Receipt(duplicate=False, reference=ticket.reference)
+
+    async def command(self, command: str) -> Receipt:
+        """What a provider's keyword asks for: a welcome, help, or stopping and restarting texts."""
+        language = self.contact.language or ""
+        if command == "stop":
+            # The provider answers STOP itself (Twilio does); from now on nothing is sent here.
+            self.contact.opted_out_at = self.now
+            self.session.add(self.contact)
+            return Receipt(duplicate=False)
+        if command == "unstop":
+            self.contact.opted_out_at = None
+            self.session.add(self.contact)
+            notice = "opted_in"
+        elif command == "start":
+            notice = "welcome"
+        else:
+            notice = "help_sms" if self.contact.channel == "sms" else "help"
+        text = self.router.notices.render(notice, language)
+        await self.router.send_to_citizen(
+            self.session, self.contact, text, ticket=None, author=BOT, now=self.now
+        )
+        return Receipt(duplicate=False)
 
     async def rate(self, ticket: Ticket, rating: int) -> Receipt:
         self._attach(ticket)

@@ -26,6 +26,12 @@ NOTICES = (
     "status",  # {reference} {status} {department} {due}
     "status_done",  # the same for an answered, resolved or closed ticket: {reference} {status} {department}
     "status_unknown",  # {reference}: no such ticket of theirs
+    "welcome",  # the first words to a new chat (Telegram's /start)
+    "help",  # what the citizen can do here
+    "help_sms",  # the same by SMS, with how to opt out (carriers require it)
+    "opted_in",  # after START: texts will come again
+    "public_reply",  # {reference}: the only public answer to a public message; the rest goes privately
+    "public_private",  # the public answer when there is no ticket to name
 )
 _PLACEHOLDERS = {"reference", "department", "due", "text", "status"}
 # A ticket's status as a citizen reads it, per language (the `status_names` section of the file).

@@ -10,18 +10,28 @@ _MAX_KEYS = 10_000
 
 
 class Pacer:
-    """At most `rate` calls a second for each key: each call waits for its own slot."""
+    """At most `rate` units a second for each key: each call waits for its own slot, and a call
+    that costs n units (an SMS of n segments) keeps the next caller waiting n intervals."""
 
     def __init__(self, rate: float) -> None:
         self.interval = 1.0 / rate
         self._next: OrderedDict[str, float] = OrderedDict()
 
-    async def wait(self, key: str = "") -> None:
+    async def wait(self, key: str = "", *, cost: int = 1) -> None:
         now = time.monotonic()
         slot = max(now, self._next.get(key, 0.0))
-        self._next[key] = slot + self.interval
+        self._set(key, slot + self.interval * cost)
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+    def hold(self, seconds: float, key: str = "") -> None:
+        """Nobody goes for `seconds` (the provider said Retry-After)."""
+        until = time.monotonic() + seconds
+        if until > self._next.get(key, 0.0):
+            self._set(key, until)
+
+    def _set(self, key: str, at: float) -> None:
+        self._next[key] = at
         self._next.move_to_end(key)
         while len(self._next) > _MAX_KEYS:
             self._next.popitem(last=False)
-        if slot > now:
-            await asyncio.sleep(slot - now)

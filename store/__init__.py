@@ -8,8 +8,11 @@ from store.config import StoreConfig
 from store.db import Database, open_database
 from store.models import (
     OPEN_STATUSES,
+    ChannelCursor,
     Contact,
     Direction,
+    Media,
+    MediaStatus,
     Message,
     Outbox,
     OutboxStatus,
@@ -21,9 +24,12 @@ from store.models import (
 
 __all__ = [
     "OPEN_STATUSES",
+    "ChannelCursor",
     "Contact",
     "Database",
     "Direction",
+    "Media",
+    "MediaStatus",
     "Message",
     "Outbox",
     "OutboxStatus",

@@ -12,8 +12,11 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store.models import (
+    ChannelCursor,
     Contact,
     Direction,
+    Media,
+    MediaStatus,
     Message,
     Outbox,
     OutboxStatus,
@@ -143,6 +146,10 @@ async def find_inbound(session: AsyncSession, *, channel: str, provider_message_
     ).first()
 
 
+async def get_message(session: AsyncSession, *, message_id: int) -> Message | None:
+    return await session.get(Message, message_id)
+
+
 async def add_message(session: AsyncSession, *, message: Message) -> Message:
     session.add(message)
     await session.flush()
@@ -249,6 +256,138 @@ async def claim_outbox(
     return sorted(claimed.scalars().all(), key=lambda row: row.id or 0)
 
 
+async def opted_out(session: AsyncSession, *, channel: str, addresses: Collection[str]) -> set[str]:
+    """Which of these addresses on the channel said STOP (and not START since)."""
+    if not addresses:
+        return set()
+    rows = await session.exec(
+        select(Contact.address).where(
+            Contact.channel == channel,
+            col(Contact.address).in_(list(addresses)),
+            col(Contact.opted_out_at).is_not(None),
+        )
+    )
+    return set(rows.all())
+
+
+async def record_delivery(
+    session: AsyncSession,
+    *,
+    channel: str,
+    status: str,
+    at: datetime,
+    idempotency_key: str | None = None,
+    provider_message_id: str | None = None,
+    error: str | None = None,
+) -> tuple[Outbox | None, bool]:
+    """Note a provider's delivery status on the outgoing row it names (by our key, else its id);
+    returns the row and whether its status changed. Reports can arrive out of order or twice: an
+    older one never overwrites a newer one."""
+    if idempotency_key:
+        query = select(Outbox).where(Outbox.idempotency_key == idempotency_key, Outbox.channel == channel)
+    elif provider_message_id:
+        query = select(Outbox).where(
+            Outbox.provider_message_id == provider_message_id, Outbox.channel == channel
+        )
+    else:
+        return None, False
+    row = (await session.exec(query.with_for_update())).first()
+    if row is None:
+        return None, False
+    if row.delivery_updated_at is not None and row.delivery_updated_at > at:
+        return row, False
+    changed = row.delivery_status != status
+    row.delivery_status, row.delivery_error, row.delivery_updated_at = status, error, at
+    if provider_message_id and not row.provider_message_id:
+        row.provider_message_id = provider_message_id
+    session.add(row)
+    return row, changed
+
+
+# --- media --------------------------------------------------------------------------------------
+
+
+async def add_media(session: AsyncSession, *, media: Media) -> Media:
+    session.add(media)
+    await session.flush()
+    return media
+
+
+async def claim_media(
+    session: AsyncSession, *, channels: Collection[str], now: datetime, lease: timedelta, limit: int
+) -> list[Media]:
+    """Claim media due for fetching (pending, or claimed by a fetcher whose lease ran out)."""
+    ids = (
+        select(Media.id)
+        .where(
+            col(Media.channel).in_(list(channels)),
+            col(Media.status) == MediaStatus.PENDING,
+            col(Media.next_attempt_at) <= now,
+            or_(col(Media.claimed_until).is_(None), col(Media.claimed_until) < now),
+        )
+        .order_by(col(Media.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    claimed = await session.exec(
+        update(Media)
+        .where(col(Media.id).in_(ids.scalar_subquery()))
+        .values(claimed_until=now + lease, attempts=Media.attempts + 1)
+        .returning(Media)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(claimed.scalars().all(), key=lambda m: m.id or 0)
+
+
+async def finish_media(session: AsyncSession, *, media_id: int, attempt: int, **values: Any) -> bool:
+    """Record a fetch's outcome, unless its claim was lost meanwhile (see `finish_outbox`)."""
+    result = await session.exec(
+        update(Media)
+        .where(col(Media.id) == media_id, col(Media.attempts) == attempt)
+        .values(claimed_until=None, **values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)
+
+
+async def get_media(session: AsyncSession, *, media_id: int) -> Media | None:
+    return await session.get(Media, media_id)
+
+
+async def message_media(session: AsyncSession, *, message_id: int) -> Sequence[Media]:
+    return (
+        await session.exec(select(Media).where(Media.message_id == message_id).order_by(col(Media.id)))
+    ).all()
+
+
+async def next_media_time(session: AsyncSession, *, channels: Collection[str]) -> datetime | None:
+    return (
+        await session.exec(
+            select(func.min(Media.next_attempt_at)).where(
+                col(Media.channel).in_(list(channels)), Media.status == MediaStatus.PENDING
+            )
+        )
+    ).first()
+
+
+# --- cursors of polling channels --------------------------------------------------------------
+
+
+async def get_cursor(session: AsyncSession, *, channel: str, name: str) -> str | None:
+    row = await session.get(ChannelCursor, (channel, name))
+    return row.value if row else None
+
+
+async def set_cursor(session: AsyncSession, *, channel: str, name: str, value: str, at: datetime) -> None:
+    row = await session.get(ChannelCursor, (channel, name))
+    if row is None:
+        session.add(ChannelCursor(channel=channel, name=name, value=value, updated_at=at))
+    else:
+        row.value, row.updated_at = value, at
+        session.add(row)
+    await session.flush()
+
+
 async def get_outbox(session: AsyncSession, *, outbox_id: int) -> Outbox | None:
     return await session.get(Outbox, outbox_id)
 
@@ -273,6 +412,21 @@ async def count_outbox(
     if recipient is not None:
         query = query.where(Outbox.recipient == recipient)
     return (await session.exec(query)).one()
+
+
+async def renew_outbox(session: AsyncSession, *, outbox_id: int, attempt: int, until: datetime) -> bool:
+    """Extend the lease of the claim made at `attempt`; False when the claim was lost meanwhile."""
+    result = await session.exec(
+        update(Outbox)
+        .where(
+            col(Outbox.id) == outbox_id,
+            col(Outbox.status) == OutboxStatus.SENDING,
+            col(Outbox.attempts) == attempt,
+        )
+        .values(claimed_until=until)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)
 
 
 async def finish_outbox(session: AsyncSession, *, outbox_id: int, attempt: int, **values: Any) -> bool:

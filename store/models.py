@@ -6,7 +6,7 @@ import enum
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, LargeBinary, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -71,6 +71,12 @@ class OutboxStatus(enum.StrEnum):
     FAILED = "failed"
 
 
+class MediaStatus(enum.StrEnum):
+    PENDING = "pending"  # still at the provider: to be fetched
+    STORED = "stored"
+    FAILED = "failed"  # could not be fetched for good (the reason is in `error`)
+
+
 class Contact(SQLModel, table=True):
     """A citizen as one channel knows them: (channel, address) is the identity."""
 
@@ -82,6 +88,8 @@ class Contact(SQLModel, table=True):
     display_name: str | None = Field(default=None, max_length=255)
     language: str | None = Field(default=None, max_length=16)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Set by STOP (and its synonyms), cleared by START: nothing is sent to the contact meanwhile.
+    opted_out_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Ticket(SQLModel, table=True):
@@ -184,3 +192,37 @@ class Outbox(SQLModel, table=True):
     provider_message_id: str | None = Field(default=None, max_length=255)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # What the provider reported afterwards (a Twilio status callback): delivered, undelivered, ...
+    delivery_status: str | None = Field(default=None, max_length=32)
+    delivery_error: str | None = Field(default=None)
+    delivery_updated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Media(SQLModel, table=True):
+    """A citizen's photo or file, copied from the provider (whose links expire) into the store."""
+
+    __table_args__ = (Index("ix_media_due", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="message.id", index=True)
+    channel: str = Field(max_length=32)
+    source_url: str  # the provider's reference, fetched through the channel adapter
+    content_type: str | None = Field(default=None, max_length=255)
+    status: str = Field(default=MediaStatus.PENDING, max_length=16)
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    size: int | None = Field(default=None)
+    data: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    error: str | None = Field(default=None)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    stored_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ChannelCursor(SQLModel, table=True):
+    """Where a polling channel has read up to (X's since_id), so a restart neither misses nor repeats."""
+
+    channel: str = Field(primary_key=True, max_length=32)
+    name: str = Field(primary_key=True, max_length=64)
+    value: str = Field(max_length=255)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -114,8 +115,36 @@ def config_for_tests(tmp_path: Path, *, faq: Path = FAQ_MIN) -> bot_module.BotCo
     dispatcher = config.router.dispatcher.model_copy(
         update={"poll_seconds": 0.05, "backoff_seconds": 0.01, "backoff_max_seconds": 0.05, "max_attempts": 3}
     )
-    router = config.router.model_copy(update={"dispatcher": dispatcher})
+    media = config.router.media.model_copy(
+        update={"poll_seconds": 0.05, "backoff_seconds": 0.01, "backoff_max_seconds": 0.05}
+    )
+    router = config.router.model_copy(update={"dispatcher": dispatcher, "media": media})
     return config.model_copy(update={"knowledge": knowledge, "router": router})
+
+
+def with_channels(
+    config: bot_module.BotConfig,
+    *,
+    public_url: str = "https://city.example",
+    patient: bool = False,
+    **sections: BaseModel,
+) -> bot_module.BotConfig:
+    """`config` with provider sections replaced (e.g. sms=SmsConfig(enabled=True, ...)) and the public
+    URL providers sign against. `patient`: transient failures are retried for as long as the test
+    runs (outage tests), instead of giving up after three quick attempts."""
+    channels = config.channels.model_copy(update=sections)
+    server = config.server.model_copy(update={"public_url": public_url})
+    updated = config.model_copy(update={"channels": channels, "server": server})
+    if patient:
+        dispatcher = updated.router.dispatcher.model_copy(
+            update={"max_attempts": 1000, "backoff_max_seconds": 0.2}
+        )
+        media = updated.router.media.model_copy(
+            update={"poll_seconds": 0.05, "backoff_seconds": 0.01, "backoff_max_seconds": 0.2}
+        )
+        router = updated.router.model_copy(update={"dispatcher": dispatcher, "media": media})
+        updated = updated.model_copy(update={"router": router})
+    return updated
 
 
 @pytest.fixture

@@ -190,14 +190,15 @@ async def test_a_store_failure_during_intake_asks_the_sender_to_retry(tmp_path: 
     from channels.base import InboundMessage, Receipt
     from channels.webchat import WebchatChannel, WebchatConfig
 
-    async def broken_intake(message: InboundMessage) -> Receipt:
-        raise ConnectionError("the database is down")
+    class BrokenHost:
+        async def intake(self, message: InboundMessage) -> Receipt:
+            raise ConnectionError("the database is down")
 
     async def no_history(channel: str, address: str) -> list[Any]:
         return []
 
     channel = WebchatChannel(WebchatConfig(), no_history)
-    await channel.start(broken_intake)
+    await channel.start(BrokenHost())  # type: ignore[arg-type]
     app = web.Application()
     app.add_routes(channel.routes())
     async with TestClient(TestServer(app)) as client:

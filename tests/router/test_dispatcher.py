@@ -101,7 +101,7 @@ CHILD = textwrap.dedent(
                 await channel.push("소파 버리는 방법")
                 await asyncio.Event().wait()
         else:
-            await channel.start(b.router.intake)
+            await channel.start(b.host)
             await channel.push("소파 버리는 방법")
             print("STORED", flush=True)
             await asyncio.Event().wait()

@@ -62,6 +62,12 @@ ALLOWED = {
     "status": {"reference", "status", "department", "due"},
     "status_done": {"reference", "status", "department"},
     "status_unknown": {"reference"},
+    "welcome": set(),
+    "help": set(),
+    "help_sms": set(),
+    "opted_in": set(),
+    "public_reply": {"reference"},
+    "public_private": set(),
 }
 
 

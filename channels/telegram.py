@@ -1,0 +1,61 @@
+"""Telegram through python-telegram-bot. (Skeleton: the adapter is being written.)"""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar, Literal
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from channels.base import InboundMessage, OutboundMessage, SendResult, WebhookChannel
+from channels.settings import RateLimitConfig
+
+_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+
+
+class TelegramConfig(BaseModel):
+    """The `channels.telegram` section."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+    token: str = ""
+    webhook_secret: str = ""
+    mode: Literal["webhook", "polling"] = "webhook"  # polling: for a city without a public URL
+    set_webhook: bool = True  # register public_url/webhooks/telegram with Telegram at start-up
+    api_base_url: str = "https://api.telegram.org"
+    poll_timeout_seconds: int = Field(default=30, ge=0, le=50)
+    # About 1 message a second per chat and 30 a second overall: PROVIDERS.md.
+    rate_limit: RateLimitConfig = Field(
+        default_factory=lambda: RateLimitConfig(per_second=30.0, per_recipient_per_second=1.0)
+    )
+    max_media_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+
+    @model_validator(mode="after")
+    def _complete_when_enabled(self) -> TelegramConfig:
+        if self.enabled:
+            if not self.token:
+                raise ValueError("an enabled Telegram channel needs token")
+            if self.mode == "webhook" and not _SECRET.match(self.webhook_secret):
+                raise ValueError("webhook mode needs webhook_secret: 1-256 characters of A-Z a-z 0-9 _ -")
+        return self
+
+
+class TelegramChannel(WebhookChannel):
+    name: ClassVar[str] = "telegram"
+    supports_buttons: ClassVar[bool] = True
+
+    def __init__(self, config: TelegramConfig, *, public_url: str) -> None:
+        super().__init__(config.rate_limit.to_rate_limit())
+        self.config = config
+        self.public_url = public_url.rstrip("/")
+
+    def verify(self, request: web.Request, body: bytes) -> bool:
+        raise NotImplementedError("being written")
+
+    def parse(self, request: web.Request, body: bytes) -> list[InboundMessage]:
+        raise NotImplementedError("being written")
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        raise NotImplementedError("Telegram sending is being written")
