@@ -9,10 +9,14 @@ from datetime import UTC, datetime
 from typing import ClassVar
 
 from channels.base import (
+    Attachment,
     Channel,
+    Command,
+    FetchedMedia,
     InboundMessage,
     OutboundMessage,
     PermanentSendError,
+    RateLimit,
     Receipt,
     SendResult,
     TransientSendError,
@@ -22,14 +26,19 @@ from channels.base import (
 class MemoryChannel(Channel):
     name: ClassVar[str] = "memory"
     supports_buttons: ClassVar[bool] = True
+    fetches_media: ClassVar[bool] = True
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, rate_limit: RateLimit | None = None) -> None:
+        super().__init__(rate_limit)
         self._ids = itertools.count(1)
         self._outbox: asyncio.Queue[OutboundMessage] = asyncio.Queue()
         self.sent: list[OutboundMessage] = []
         # Failures to play, in order, before sends succeed again: "transient" or "permanent".
         self.failures: list[str] = []
+        self.retry_after = 0.01  # what a transient failure asks for
+        # Files the "provider" holds, by URL, and failures to play when fetching them (as above).
+        self.files: dict[str, tuple[bytes, str]] = {}
+        self.fetch_failures: list[str] = []
 
     async def push(
         self,
@@ -39,6 +48,10 @@ class MemoryChannel(Channel):
         message_id: str | None = None,
         language_hint: str | None = None,
         received_at: datetime | None = None,
+        attachments: tuple[Attachment, ...] = (),
+        command: Command | None = None,
+        public: bool = False,
+        reply_to: str | None = None,
     ) -> Receipt:
         """Deliver a citizen's message as a provider would (give `message_id` to replay one)."""
         message = InboundMessage(
@@ -48,6 +61,10 @@ class MemoryChannel(Channel):
             provider_message_id=message_id or f"mem-{next(self._ids)}",
             received_at=received_at or datetime.now(UTC),
             language_hint=language_hint,
+            attachments=attachments,
+            command=command,
+            public=public,
+            reply_to=reply_to,
         )
         return await self.inbound(message)
 
@@ -64,7 +81,21 @@ class MemoryChannel(Channel):
             kind = self.failures.pop(0)
             if kind == "permanent":
                 raise PermanentSendError("the recipient cannot be reached")
-            raise TransientSendError("the provider is down", retry_after=0.01)
+            raise TransientSendError("the provider is down", retry_after=self.retry_after)
         self.sent.append(message)
         self._outbox.put_nowait(message)
         return SendResult(provider_message_id=f"out-{len(self.sent)}")
+
+    def send_cost(self, message: OutboundMessage) -> int:
+        return 1 + len(message.text) // 1000  # a stand-in for SMS segments: long texts cost more
+
+    async def fetch_media(self, attachment: Attachment) -> FetchedMedia:
+        if self.fetch_failures:
+            kind = self.fetch_failures.pop(0)
+            if kind == "permanent":
+                raise PermanentSendError("the file is gone")
+            raise TransientSendError("the provider is down")
+        if attachment.url not in self.files:
+            raise PermanentSendError(f"no file at {attachment.url}")
+        data, content_type = self.files[attachment.url]
+        return FetchedMedia(data=data, content_type=content_type)

@@ -135,7 +135,8 @@ class Router:
 
     def language_of(self, message: InboundMessage, contact: Contact) -> str:
         fallback = message.language_hint or contact.language or self.config.default_language
-        language = detect_language(message.text, default=fallback)
+        # A command ("HELP", "/start") is a keyword, not the citizen's language.
+        language = fallback if message.command else detect_language(message.text, default=fallback)
         return self.notices.language_for(language, self.config.default_language)
 
     def handling_due(self, ticket: Ticket, now: datetime) -> datetime:
