@@ -141,6 +141,13 @@ def load_config(path: Path) -> BotConfig:
         lines = [
             f"{path}: {'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}" for e in exc.errors()
         ]
+        # An unset variable is the likely cause of an error in its section: name it too.
+        failing = {tuple(str(p) for p in e["loc"]) for e in exc.errors()}
+        lines += [
+            f"{path}: {'.'.join(key_path)}: environment variable {variable} is not set"
+            for key_path, variable in missing
+            if any(key_path[: len(loc)] == loc for loc in failing)
+        ]
         raise ConfigError("\n".join(lines)) from None
     problems = []
     for key_path, variable in missing:

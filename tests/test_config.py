@@ -69,6 +69,37 @@ def test_a_disabled_channel_may_leave_its_secrets_unset(
     assert load_config(path).channels.webchat.max_text_chars == 500
 
 
+def test_the_shipped_provider_channels_are_off_until_their_variables_say_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for variable in (
+        "TWILIO_ENABLED",
+        "TELEGRAM_ENABLED",
+        "X_ENABLED",
+        "TWILIO_ACCOUNT_SID",
+        "TWILIO_AUTH_TOKEN",
+    ):
+        monkeypatch.delenv(variable, raising=False)
+    channels = load_config(ROOT / "config.yaml").channels
+    assert not (channels.sms.enabled or channels.telegram.enabled or channels.x.enabled)
+    assert (
+        channels.sms.rate_limit.per_second == 1 and channels.telegram.rate_limit.per_recipient_per_second == 1
+    )
+
+    monkeypatch.setenv("TWILIO_ENABLED", "true")
+    monkeypatch.setenv("TWILIO_FROM_NUMBER", "+15005550006")
+    with pytest.raises(ConfigError) as error:
+        load_config(ROOT / "config.yaml")
+    # The section's own check and the unset variables behind it, by name.
+    assert "channels.sms.account_sid: environment variable TWILIO_ACCOUNT_SID is not set" in str(error.value)
+    assert "channels.sms.auth_token: environment variable TWILIO_AUTH_TOKEN is not set" in str(error.value)
+
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", "AC" + "0" * 32)
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "secret")
+    sms = load_config(ROOT / "config.yaml").channels.sms
+    assert sms.enabled and sms.from_number == "+15005550006" and sms.api_base_url == "https://api.twilio.com"
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
