@@ -275,7 +275,7 @@ class WebhookChannel(Channel):
         if request.content_length is not None and request.content_length > self.max_body_bytes:
             return _error(413, "request body too large")
         try:
-            body = await request.content.read(self.max_body_bytes + 1)
+            body = await self._read_body(request)
         except (ConnectionError, ValueError):
             return _error(400, "could not read the request body")
         if len(body) > self.max_body_bytes:
@@ -301,6 +301,16 @@ class WebhookChannel(Channel):
             response.headers["Retry-After"] = "5"
             return response
         return await self.acknowledge(messages, receipts)
+
+    async def _read_body(self, request: web.Request) -> bytes:
+        """The whole body, or a little more than the limit (one read returns only what has arrived)."""
+        body = bytearray()
+        while len(body) <= self.max_body_bytes:
+            chunk = await request.content.read(self.max_body_bytes + 1 - len(body))
+            if not chunk:
+                break
+            body += chunk
+        return bytes(body)
 
 
 def _error(status: int, reason: str) -> web.Response:

@@ -189,18 +189,15 @@ class Router:
         inbound = await self._store_inbound(session, contact, message, language)
         step = _Step(self, session, contact, inbound, now)
         receipt = await self._handle(session, step, message, decision, language)
-        if message.public:
-            # Seen by everyone: only the reference goes back in public, everything else privately.
-            ticket = (
-                await data.get_ticket_by_id(session, ticket_id=inbound.ticket_id)
-                if inbound.ticket_id
-                else None
-            )
-            notice = "public_reply" if ticket else "public_private"
-            text = self.notices.render(notice, language, reference=ticket.reference if ticket else "")
-            await self.send_to_citizen(
-                session, contact, text, ticket=ticket, author=BOT, now=now, reply_to=message.reply_to
-            )
+        if message.public and inbound.ticket_id is not None:
+            # Seen by everyone: only the reference goes back in public, once per ticket (X refuses a
+            # repeated text), and everything else privately.
+            ticket = await data.get_ticket_by_id(session, ticket_id=inbound.ticket_id)
+            if ticket is not None and not await data.has_public_reply(session, ticket_id=inbound.ticket_id):
+                text = self.render_notice(ticket, "public_reply")
+                await self.send_to_citizen(
+                    session, contact, text, ticket=ticket, author=BOT, now=now, reply_to=message.reply_to
+                )
         return receipt
 
     async def _handle(

@@ -31,7 +31,6 @@ NOTICES = (
     "help_sms",  # the same by SMS, with how to opt out (carriers require it)
     "opted_in",  # after START: texts will come again
     "public_reply",  # {reference}: the only public answer to a public message; the rest goes privately
-    "public_private",  # the public answer when there is no ticket to name
 )
 _PLACEHOLDERS = {"reference", "department", "due", "text", "status"}
 # A ticket's status as a citizen reads it, per language (the `status_names` section of the file).

@@ -162,6 +162,20 @@ async def ticket_messages(session: AsyncSession, *, ticket_id: int) -> Sequence[
     ).all()
 
 
+async def has_public_reply(session: AsyncSession, *, ticket_id: int) -> bool:
+    """Whether the city has answered this ticket in public (a reply to a post) already."""
+    found = await session.exec(
+        select(Message.id)
+        .where(
+            Message.ticket_id == ticket_id,
+            Message.direction == Direction.OUT,
+            col(Message.reply_to).is_not(None),
+        )
+        .limit(1)
+    )
+    return found.first() is not None
+
+
 async def add_event(
     session: AsyncSession,
     *,

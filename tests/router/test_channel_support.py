@@ -105,12 +105,18 @@ async def test_a_public_message_gets_only_its_reference_in_public_and_the_rest_p
     assert receipt.reference in private[0].text and "교통도로과" in private[0].text
 
 
-async def test_a_public_message_without_a_ticket_is_told_to_look_privately(city: City) -> None:
+async def test_the_public_reply_is_sent_once_per_ticket_and_not_without_one(city: City) -> None:
     bot, memory = city
-    await memory.push("/start", command="start", public=True, reply_to="tweet-1")
+    receipt = await memory.push("가로등이 고장났어요 어두워요", public=True, reply_to="tweet-1")
     sent = [await memory.pop(), await memory.pop()]
-    [public] = [m for m in sent if m.reply_to == "tweet-1"]
-    assert public.text == bot.router.notices.render("public_private", "ko")
+    assert [m.reply_to for m in sent].count("tweet-1") == 1
+    await memory.push("아직도 어두워요", public=True, reply_to="tweet-2")  # joins the open ticket
+    joined = await memory.pop()
+    assert joined.reply_to is None and receipt.reference and receipt.reference in joined.text
+    await memory.push("/start", command="start", public=True, reply_to="tweet-3")  # no ticket to name
+    assert (await memory.pop()).reply_to is None
+    await asyncio.sleep(0.2)
+    assert memory.pending() == 0  # nothing more in public
 
 
 # --- media ----------------------------------------------------------------------------------------

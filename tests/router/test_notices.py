@@ -67,7 +67,6 @@ ALLOWED = {
     "help_sms": set(),
     "opted_in": set(),
     "public_reply": {"reference"},
-    "public_private": set(),
 }
 
 
