@@ -415,6 +415,11 @@ async def cmd_tickets(config: BotConfig, base_dir: Path, args: argparse.Namespac
             for m in view.messages:
                 who = "citizen" if m.direction == "in" else (m.author_name or m.author)
                 print(f"  {m.created_at.astimezone(zone):%m-%d %H:%M} {who}: {m.text}")
+                for attachment in m.attachments:
+                    print(
+                        f"      attachment: {attachment.get('content_type') or 'file'}, "
+                        f"`tickets media {attachment.get('media_id')}` saves it"
+                    )
             print("Events:")
             for e in view.events:
                 change = f" {e.from_status or ''}->{e.to_status}" if e.to_status else ""
@@ -439,6 +444,8 @@ async def cmd_tickets(config: BotConfig, base_dir: Path, args: argparse.Namespac
             print(f"Ticket {ticket.reference} reopened with {ticket.department}; the citizen is told.")
         elif args.action == "review":
             await _review(bot, args, staff)
+        elif args.action == "media":
+            await _save_media(bot, args.media_id, Path(args.out) if args.out else None)
         # Deliver what this command queued when its channel lives here; otherwise the server does.
         await bot.dispatcher.run_once()
     except (LookupError, ValueError) as exc:
@@ -447,6 +454,22 @@ async def cmd_tickets(config: BotConfig, base_dir: Path, args: argparse.Namespac
     finally:
         await bot.db.close()
     return 0
+
+
+async def _save_media(bot: Bot, media_id: int, out: Path | None) -> None:
+    """A citizen's photo, as kept in the store, to a file (or stdout)."""
+    async with bot.db.session() as session:
+        media = await data.get_media(session, media_id=media_id)
+    if media is None:
+        raise LookupError(f"no attachment {media_id}")
+    if media.data is None:
+        raise LookupError(f"attachment {media_id} is {media.status}: {media.error or 'not fetched yet'}")
+    if out is None:
+        sys.stdout.buffer.write(media.data)
+        sys.stdout.flush()
+    else:
+        await asyncio.to_thread(out.write_bytes, media.data)
+        print(f"attachment {media_id} ({media.content_type}, {media.size} bytes) saved to {out}")
 
 
 async def _review(bot: Bot, args: argparse.Namespace, staff: Staff) -> None:
@@ -579,6 +602,9 @@ def parser() -> argparse.ArgumentParser:
     reopen_cmd = actions.add_parser("reopen", help="put a resolved or answered ticket back, with a reason")
     reopen_cmd.add_argument("reference")
     reopen_cmd.add_argument("reason", nargs="+")
+    media = actions.add_parser("media", help="save a citizen's photo (an attachment id from `show`)")
+    media.add_argument("media_id", type=int)
+    media.add_argument("--out", help="the file to write (default: standard output)")
     review = actions.add_parser("review", help="the same-day queue of likely FAQ answers")
     review_actions = review.add_subparsers(dest="review_action", required=True)
     review_actions.add_parser("list", help="questions waiting, with the suggested entries")

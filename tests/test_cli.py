@@ -146,3 +146,33 @@ def test_staff_work_the_review_queue_claim_reassign_and_reopen(tmp_path: Path) -
     assert reopened.stdout.strip() == "Ticket 2026-000002 reopened with safety; the citizen is told."
     shown = run(tmp_path, "tickets", "show", "2026-000002").stdout
     assert "status in_progress->forwarded by Lee" in shown and "status resolved->reopened by Lee" in shown
+
+
+async def test_staff_see_a_citizens_photo_and_save_it(tmp_path: Path) -> None:
+    from bot import build, load_config
+    from channels.base import Attachment
+    from channels.memory import MemoryChannel
+    from store import StoreConfig
+
+    config = load_config(ROOT / "config.yaml")
+    config = config.model_copy(
+        update={"store": StoreConfig(url=f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")}
+    )
+    memory = MemoryChannel()
+    memory.files["https://provider.example/p1"] = (b"\xff\xd8 a jpeg", "image/jpeg")
+    bot = await build(config, base_dir=ROOT, channels=[memory], webchat=False, providers=False)
+    await memory.start(bot.host)
+    receipt = await memory.push(
+        "도로에 큰 구멍이 있어요", attachments=(Attachment("https://provider.example/p1", "image/jpeg"),)
+    )
+    await bot.media.run_once()
+    await bot.db.close()
+
+    assert receipt.reference
+    shown = run(tmp_path, "tickets", "show", receipt.reference).stdout
+    assert "attachment: image/jpeg, `tickets media 1` saves it" in shown
+    saved = run(tmp_path, "tickets", "media", "1", "--out", str(tmp_path / "photo.jpg"))
+    assert saved.returncode == 0, saved.stderr
+    assert (tmp_path / "photo.jpg").read_bytes() == b"\xff\xd8 a jpeg"
+    missing = run(tmp_path, "tickets", "media", "7")
+    assert missing.returncode == 1 and missing.stderr.strip() == "error: no attachment 7"
