@@ -271,11 +271,12 @@ class WebhookChannel(Channel):
         """The answer the provider expects once every message is committed."""
         return web.json_response({"accepted": True, "duplicate": all(r.duplicate for r in receipts)})
 
-    async def handle_webhook(self, request: web.Request) -> web.StreamResponse:
+    async def read_verified(self, request: web.Request) -> bytes | web.Response:
+        """The body of an authentic request within the size limit, or the error to answer (413, 400, 403)."""
         if request.content_length is not None and request.content_length > self.max_body_bytes:
             return _error(413, "request body too large")
         try:
-            body = await self._read_body(request)
+            body = await read_body(request, self.max_body_bytes + 1)
         except (ConnectionError, ValueError):
             return _error(400, "could not read the request body")
         if len(body) > self.max_body_bytes:
@@ -283,6 +284,12 @@ class WebhookChannel(Channel):
         if not self.verify(request, body):
             log.warning("%s: refused a request that failed authentication from %s", self.name, request.remote)
             return _error(403, "forbidden")
+        return body
+
+    async def handle_webhook(self, request: web.Request) -> web.StreamResponse:
+        body = await self.read_verified(request)
+        if isinstance(body, web.Response):
+            return body
         try:
             messages = self.parse(request, body)
         except BadRequest as exc:
@@ -302,15 +309,13 @@ class WebhookChannel(Channel):
             return response
         return await self.acknowledge(messages, receipts)
 
-    async def _read_body(self, request: web.Request) -> bytes:
-        """The whole body, or a little more than the limit (one read returns only what has arrived)."""
-        body = bytearray()
-        while len(body) <= self.max_body_bytes:
-            chunk = await request.content.read(self.max_body_bytes + 1 - len(body))
-            if not chunk:
-                break
-            body += chunk
-        return bytes(body)
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """Up to `limit` bytes of the body: one `read(n)` returns only what has arrived so far."""
+    body = bytearray()
+    while len(body) < limit and (chunk := await request.content.read(limit - len(body))):
+        body += chunk
+    return bytes(body)
 
 
 def _error(status: int, reason: str) -> web.Response:

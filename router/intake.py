@@ -204,8 +204,10 @@ class Router:
         self, session: AsyncSession, step: _Step, message: InboundMessage, decision: Decision, language: str
     ) -> Receipt:
         now, contact = step.now, step.contact
-        if message.command in ("start", "help", "stop", "unstop"):
-            return await step.command(message.command)
+        # START (or "yes") only means something to a contact who said STOP: otherwise it is a message.
+        resuming = message.command == "unstop" and contact.opted_out_at is not None
+        if message.command in ("start", "help", "stop") or resuming:
+            return await step.command(message.command or "")
         reference = status_question(message.text)
         if reference is not None:
             return await step.status(reference)

@@ -230,6 +230,10 @@ async def conversation(session: AsyncSession, *, contact_id: int, limit: int = 2
     return list(reversed(rows))
 
 
+# What a provider says last about a message; an earlier step reported late never replaces it.
+FINAL_DELIVERY_STATUSES = frozenset({"delivered", "undelivered", "failed", "read"})
+
+
 # --- outbox ---------------------------------------------------------------------------------
 
 
@@ -310,6 +314,8 @@ async def record_delivery(
         return None, False
     if row.delivery_updated_at is not None and row.delivery_updated_at > at:
         return row, False
+    if row.delivery_status in FINAL_DELIVERY_STATUSES and status not in FINAL_DELIVERY_STATUSES:
+        return row, False  # a late "sent" after "delivered" (callbacks carry no time of their own)
     changed = row.delivery_status != status
     row.delivery_status, row.delivery_error, row.delivery_updated_at = status, error, at
     if provider_message_id and not row.provider_message_id:

@@ -106,7 +106,7 @@ async def test_a_public_message_gets_only_its_reference_in_public_and_the_rest_p
 
 
 async def test_the_public_reply_is_sent_once_per_ticket_and_not_without_one(city: City) -> None:
-    bot, memory = city
+    _, memory = city
     receipt = await memory.push("가로등이 고장났어요 어두워요", public=True, reply_to="tweet-1")
     sent = [await memory.pop(), await memory.pop()]
     assert [m.reply_to for m in sent].count("tweet-1") == 1
