@@ -636,6 +636,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # python-telegram-bot logs a traceback for every failed call; the adapter reports each failure
+    # in one line and the dispatcher retries, so an outage does not flood the log.
+    logging.getLogger("telegram.request").setLevel(logging.CRITICAL)
     path = config_path(args.config)
     try:
         config = load_config(path)

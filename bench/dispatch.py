@@ -12,7 +12,9 @@ is sent. From the times the stand-in received each send the script prints:
   configured limit, overall and, where the channel has one, per recipient;
 - peak: the most units sent in any window of `window` seconds (one message's burst allowed), which
   must stay within the limit;
-- min gap: the shortest time between two sends (to one recipient, for the per-recipient limit).
+- min gap: the shortest time between two sends (to one recipient, for the per-recipient limit),
+  which may be a little under the limit's interval: the stand-in sees a send some milliseconds
+  after the pacer let it go, and that delay varies.
 
 Exit status 1 when a limit was exceeded or a message was not sent.
 """
@@ -46,7 +48,9 @@ from tests.fakes.telegram import FakeTelegram  # noqa: E402
 from tests.fakes.twilio import FakeTwilio  # noqa: E402
 from tests.fakes.x import FakeX  # noqa: E402
 
-TIMING_SLACK = 0.010  # seconds: the stand-in sees a send a little after the pacer released it
+# Seconds: the stand-in sees a send a little after the pacer released it, and that delay varies
+# (the SDK's own work, a new connection), so one gap may look shorter than the pacer made it.
+TIMING_SLACK = 0.050
 # Texts of 1, 2 and 3 SMS segments (Korean is UCS-2: 70 characters, 67 each when split).
 SMS_TEXTS = [
     "접수번호 2026-000123: 교통도로과에 전달했습니다.",
@@ -77,8 +81,8 @@ class Result:
         sends = sorted(self.sends, key=lambda s: s.at)
         units = sum(s.units for s in sends)
         span = sends[-1].at - sends[0].at if len(sends) > 1 else 0.0
-        # Units started after the first send, over the time to the last start.
-        achieved = (units - sends[0].units) / span if span > 0 else math.inf
+        # The units of every send but the last, over the time from the first start to the last.
+        achieved = (units - sends[-1].units) / span if span > 0 else math.inf
         limit = self.limit.per_second or math.inf
         window = max(1.0, 10 / limit) if limit != math.inf else 1.0
         peak = _peak(sends, window)
@@ -111,7 +115,10 @@ class Result:
         if self.sent != self.messages:
             found.append(f"{self.channel}: {self.messages - self.sent} message(s) not sent")
         sends = sorted(self.sends, key=lambda s: s.at)
-        if self.limit.per_second:
+        if self.limit.per_second and sends:
+            window = max(1.0, 10 / self.limit.per_second)
+            if _peak(sends, window) / window > self.limit.per_second * 1.01:
+                found.append(f"{self.channel}: more than the limit in one {window:.0f}s window")
             interval = 1 / self.limit.per_second
             for a, b in pairwise(sends):
                 if b.at - a.at < a.units * interval - TIMING_SLACK:

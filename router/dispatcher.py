@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 from channels.base import Channel, OutboundMessage, PermanentSendError, TransientSendError
 from router.config import DispatcherConfig
-from router.ratelimit import Pacer
+from router.ratelimit import Pacer, wait_all
 from store import Database, Outbox, OutboxStatus, data, utcnow
 
 log = logging.getLogger("router.dispatcher")
@@ -133,11 +133,12 @@ class Dispatcher:
     async def _deliver(self, row: Outbox) -> None:
         channel = self.channels[row.channel]
         message = OutboundMessage.from_payload(row.payload)
-        cost = channel.send_cost(message)
+        pacers = []
         if pacer := self._per_recipient.get(row.channel):
-            await pacer.wait(row.recipient, cost=cost)
+            pacers.append((pacer, row.recipient))
         if pacer := self._overall.get(row.channel):
-            await pacer.wait(cost=cost)
+            pacers.append((pacer, ""))
+        await wait_all(pacers, cost=channel.send_cost(message))
         if not await self._still_ours(row):
             return
         try:
@@ -145,9 +146,8 @@ class Dispatcher:
         except TransientSendError as exc:
             if exc.retry_after:
                 # The provider asked everyone to wait: hold the channel's other sends too.
-                for pacers in (self._overall, self._per_recipient):
-                    if pacer := pacers.get(row.channel):
-                        pacer.hold(exc.retry_after, "" if pacers is self._overall else row.recipient)
+                for pacer, key in pacers:
+                    pacer.hold(exc.retry_after, key)
             await self._retry(row, str(exc), exc.retry_after)
         except PermanentSendError as exc:
             await self._fail(row, f"permanent: {exc}")

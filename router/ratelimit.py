@@ -18,11 +18,7 @@ class Pacer:
         self._next: OrderedDict[str, float] = OrderedDict()
 
     async def wait(self, key: str = "", *, cost: int = 1) -> None:
-        now = time.monotonic()
-        slot = max(now, self._next.get(key, 0.0))
-        self._set(key, slot + self.interval * cost)
-        if slot > now:
-            await asyncio.sleep(slot - now)
+        await wait_all([(self, key)], cost=cost)
 
     def hold(self, seconds: float, key: str = "") -> None:
         """Nobody goes for `seconds` (the provider said Retry-After)."""
@@ -35,3 +31,16 @@ class Pacer:
         self._next.move_to_end(key)
         while len(self._next) > _MAX_KEYS:
             self._next.popitem(last=False)
+
+
+async def wait_all(pacers: list[tuple[Pacer, str]], *, cost: int = 1) -> None:
+    """Wait until every (pacer, key) has a slot free, and take the same slot in all of them: waiting
+    on one pacer, then another, would let two sends to one key come closer than its interval."""
+    if not pacers:
+        return
+    now = time.monotonic()
+    slot = max(now, *(pacer._next.get(key, 0.0) for pacer, key in pacers))
+    for pacer, key in pacers:
+        pacer._set(key, slot + pacer.interval * cost)
+    if slot > now:
+        await asyncio.sleep(slot - now)

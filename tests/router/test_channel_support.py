@@ -5,6 +5,7 @@ each provider's own tests play the same through its adapter and a stand-in for t
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ from bot import Bot, build
 from channels.base import Attachment, DeliveryReport, OutboundMessage, RateLimit
 from channels.memory import MemoryChannel
 from router import Staff
+from router.ratelimit import Pacer, wait_all
 from store import Database, Media, MediaStatus, Outbox, OutboxStatus, data
 from tests.conftest import ROOT, FakeClock, config_for_tests
 
@@ -304,3 +306,15 @@ async def test_a_lease_is_renewed_only_while_the_claim_is_still_ours(database: D
         )
         assert theirs.attempts == mine.attempts + 1
         assert not await data.renew_outbox(s, outbox_id=mine.id or 0, attempt=mine.attempts, until=later)
+
+
+async def test_a_send_held_by_the_overall_limit_still_keeps_the_recipients_interval() -> None:
+    overall, per_recipient = Pacer(20.0), Pacer(10.0)  # 0.05 s apart overall, 0.1 s to one recipient
+    sent: list[tuple[str, float]] = []
+    for key in ["b", "c", "a", "a"]:  # a's first send waits for the overall slot
+        await wait_all([(per_recipient, key), (overall, "")])
+        sent.append((key, time.monotonic()))
+    [first, second] = [at for key, at in sent if key == "a"]
+    assert second - first >= 0.099
+    gaps = [b - a for (_, a), (_, b) in itertools.pairwise(sent)]
+    assert min(gaps) >= 0.049
