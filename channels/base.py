@@ -154,6 +154,11 @@ class ChannelHost(Protocol):
 
     async def save_cursor(self, channel: str, name: str, value: str) -> None: ...
 
+    async def lead(self, job: str) -> bool:
+        """Whether this instance should run `job` now (a poller): of several instances on one
+        database only one does; ask again before each round, the answer can change."""
+        ...
+
 
 ConversationSource = Callable[[str, str], Awaitable[Sequence[ConversationItem]]]
 

@@ -238,6 +238,10 @@ class TelegramChannel(WebhookChannel):
         offset = 0
         while True:
             try:
+                if not await self.host.lead("telegram:updates"):
+                    # Another instance polls: Telegram allows one getUpdates at a time (409).
+                    await asyncio.sleep(max(5.0, self.config.poll_timeout_seconds))
+                    continue
                 updates = await self.bot.get_updates(
                     offset=offset,
                     timeout=self.config.poll_timeout_seconds,

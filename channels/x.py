@@ -292,7 +292,9 @@ class XChannel(WebhookChannel):
         failures = 0
         while not self._stopping.is_set():
             try:
-                await once()
+                # Of several instances only one polls: each call is paid for.
+                if await self.host.lead(f"x:{what}"):
+                    await once()
             except tweepy.errors.TooManyRequests as exc:
                 delay = max(every, self._until_reset(exc.reset_time))
                 log.warning("x: %s rate-limited by X; next poll in %.0f s", what, delay)

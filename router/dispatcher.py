@@ -69,12 +69,19 @@ class Dispatcher:
 
     async def _run_channel(self, name: str) -> None:
         wake = self._wakes[name]
+        limits = self.channels[name].rate_limit
+        paced = limits.per_second is not None or limits.per_recipient_per_second is not None
         while True:
             wake.clear()  # before claiming: a commit after this point wakes the wait below
             try:
-                if await self._run_channel_once(name):
+                # A provider's limit is the account's, not one instance's: of several instances
+                # only one sends on a rate-limited channel.
+                if paced and not await self.db.lead(f"dispatch:{name}"):
+                    delay = max(5.0, self.config.poll_seconds)
+                elif await self._run_channel_once(name):
                     continue
-                delay = await self._idle_delay(name)
+                else:
+                    delay = await self._idle_delay(name)
             except asyncio.CancelledError:
                 raise
             except Exception:

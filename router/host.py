@@ -71,3 +71,6 @@ class RouterHost:
     async def save_cursor(self, channel: str, name: str, value: str) -> None:
         async with self.db.transaction() as session:
             await data.set_cursor(session, channel=channel, name=name, value=value, at=self.clock())
+
+    async def lead(self, job: str) -> bool:
+        return await self.db.lead(job)

@@ -7,6 +7,7 @@ several instances. Nothing here is created at import time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,7 +18,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store.config import StoreConfig
@@ -40,6 +41,7 @@ class Database:
         # served, instead of sleeping and retrying in SQLite's busy handler, where a steady stream
         # of intakes starves the dispatcher. Other processes (the CLI) still meet busy_timeout.
         self._sqlite_writer: asyncio.Lock | None = asyncio.Lock() if self.dialect == "sqlite" else None
+        self._leading: dict[str, AsyncConnection] = {}  # job -> the connection holding its lock
 
     @property
     def dialect(self) -> str:
@@ -69,11 +71,52 @@ class Database:
                 )
             await connection.run_sync(_run_alembic, "upgrade")
 
+    async def lead(self, job: str) -> bool:
+        """Whether this process runs `job` (a poller, a rate-limited sender) among all instances on
+        this database. On PostgreSQL the first to ask holds a session advisory lock on a connection
+        of its own until it closes (or the connection dies, when another instance takes over); on
+        SQLite, which serves one host, every caller leads."""
+        if self.dialect != "postgresql":
+            return True
+        held = self._leading.get(job)
+        if held is not None:
+            try:
+                await held.execute(text("SELECT 1"))
+                return True
+            except Exception:  # the connection died and the lock with it: ask again below
+                log.warning("store: lost the lead of %s; asking again", job)
+                self._leading.pop(job, None)
+                with contextlib.suppress(Exception):
+                    await held.close()
+        connection = await self.engine.connect()
+        try:
+            # Autocommit: the lock belongs to the session, and no transaction stays open meanwhile.
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            # Keyed by schema and job: two cities in one database (a schema each) never block each other.
+            got = (
+                await connection.execute(
+                    text("SELECT pg_try_advisory_lock(hashtext(current_schema()), hashtext(:job))"),
+                    {"job": job},
+                )
+            ).scalar()
+        except BaseException:
+            await connection.close()
+            raise
+        if not got:
+            await connection.close()
+            return False
+        self._leading[job] = connection
+        return True
+
     async def current_revision(self) -> str | None:
         async with self.engine.connect() as connection:
             return await connection.run_sync(_current_revision)
 
     async def close(self) -> None:
+        for connection in self._leading.values():  # closing a session releases its advisory locks
+            with contextlib.suppress(Exception):
+                await connection.close()
+        self._leading.clear()
         await self.engine.dispose()
 
 

@@ -42,6 +42,8 @@ WEBHOOK = f"{PUBLIC}/webhooks/sms"
 class RecordingHost:
     """The router's side of the contract: intake dedupes on the provider's id, as the store does."""
 
+    leading: bool = True  # False: another instance runs the pollers
+
     messages: list[InboundMessage] = field(default_factory=list)
     reports: list[DeliveryReport] = field(default_factory=list)
     known_keys: set[str] = field(default_factory=set)
@@ -61,6 +63,9 @@ class RecordingHost:
 
     async def save_cursor(self, channel: str, name: str, value: str) -> None:
         return None
+
+    async def lead(self, job: str) -> bool:
+        return self.leading
 
 
 @dataclass

@@ -50,6 +50,8 @@ class Host:
     """The router's side as the adapter sees it: intake dedupes on the provider's id like the store;
     `gate` holds intake (to look at what happens meanwhile), `failures` makes it raise."""
 
+    leading = True  # False: another instance runs the pollers
+
     def __init__(self) -> None:
         self.messages: list[InboundMessage] = []
         self.calls = 0
@@ -78,6 +80,9 @@ class Host:
 
     async def save_cursor(self, channel: str, name: str, value: str) -> None:
         pass
+
+    async def lead(self, job: str) -> bool:
+        return self.leading
 
 
 async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:

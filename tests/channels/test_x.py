@@ -33,6 +33,8 @@ SECRET = "x-consumer-secret"
 class RecordingHost:
     """The router's side of the contract, in memory: intake dedupes on the provider's id."""
 
+    leading = True  # False: another instance runs the pollers
+
     def __init__(self) -> None:
         self.calls: list[InboundMessage] = []  # every intake call, repeats included
         self.messages: list[InboundMessage] = []  # what was stored
@@ -61,6 +63,9 @@ class RecordingHost:
 
     async def save_cursor(self, channel: str, name: str, value: str) -> None:
         self.cursors[(channel, name)] = value
+
+    async def lead(self, job: str) -> bool:
+        return self.leading
 
 
 async def until(predicate: Callable[[], object], timeout: float = 5.0) -> None:

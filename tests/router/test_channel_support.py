@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import ClassVar
 
+import pytest
 from sqlmodel import col, select
 
 from bot import Bot, build
@@ -318,3 +319,27 @@ async def test_a_send_held_by_the_overall_limit_still_keeps_the_recipients_inter
     assert second - first >= 0.099
     gaps = [b - a for (_, a), (_, b) in itertools.pairwise(sent)]
     assert min(gaps) >= 0.049
+
+
+async def test_of_two_instances_only_one_sends_on_a_rate_limited_channel(
+    database: Database, tmp_path: Path
+) -> None:
+    if database.dialect != "postgresql":
+        pytest.skip("SQLite serves one instance on one host")
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    async with database.engine.connect() as connection:
+        schema = (await connection.execute(text("SELECT current_schema()"))).scalar()
+    url = database.engine.url.render_as_string(hide_password=False)
+    other = Database(create_async_engine(url, connect_args={"server_settings": {"search_path": schema}}))
+    first, second = Slow(RateLimit(per_second=50)), Slow(RateLimit(per_second=50))
+    config = config_for_tests(tmp_path)
+    a = await build(config, base_dir=ROOT, channels=[first], webchat=False, db=database)
+    b = await build(config, base_dir=ROOT, channels=[second], webchat=False, db=other, migrate=False)
+    async with a.running(sweeps=False), b.running(sweeps=False):
+        for n in range(6):
+            await (first if n % 2 else second).push("소파 버리는 방법", sender=f"s{n}", message_id=f"m{n}")
+        await until(lambda: _sent(a))
+    # The provider's limit is the account's: one instance sent everything, paced as one.
+    assert sorted([len(first.sent), len(second.sent)]) == [0, 6]

@@ -246,3 +246,33 @@ async def test_the_conversation_shows_inbound_and_delivered_messages_only(databa
     async with database.session() as s:
         seen = await data.conversation(s, contact_id=contact_id)
     assert [m.id for m in seen] == [question.id, sent.id]
+
+
+async def test_of_several_instances_one_leads_a_job_until_it_closes(database: Database) -> None:
+    if database.dialect != "postgresql":
+        assert await database.lead("x:mentions")  # SQLite serves one host: it always leads
+        return
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    schema = (await _scalar(database, "SELECT current_schema()")) or ""
+    url = database.engine.url.render_as_string(hide_password=False)
+    other = Database(create_async_engine(url, connect_args={"server_settings": {"search_path": schema}}))
+    elsewhere = Database(create_async_engine(url))  # another schema: another city
+    try:
+        assert await database.lead("x:mentions")
+        assert await database.lead("x:mentions")  # asked again: still this instance
+        assert not await other.lead("x:mentions")
+        assert await other.lead("dispatch:sms")  # another job
+        assert await elsewhere.lead("x:mentions")
+        await database.close()  # the leader stops: the lock goes with its connection
+        assert await other.lead("x:mentions")
+    finally:
+        await other.close()
+        await elsewhere.close()
+
+
+async def _scalar(database: Database, sql: str) -> str | None:
+    from sqlalchemy import text
+
+    async with database.engine.connect() as connection:
+        return (await connection.execute(text(sql))).scalar()
