@@ -238,7 +238,7 @@ async def bench_telegram(count: int, chats: int, folder: Path) -> Result:
             token=token,
             webhook_secret="bench-secret",
             set_webhook=False,
-            api_base_url=fake.base_url,
+            api_base_url=fake.url,
         )
         recipients = [str(100_000 + n) for n in range(chats)]
         texts = ["접수번호 2026-000123: 교통도로과에 전달했습니다. 처리 예정: 11월 25일 (수) 14:00."]

@@ -176,3 +176,95 @@ async def test_staff_see_a_citizens_photo_and_save_it(tmp_path: Path) -> None:
     assert (tmp_path / "photo.jpg").read_bytes() == b"\xff\xd8 a jpeg"
     missing = run(tmp_path, "tickets", "media", "7")
     assert missing.returncode == 1 and missing.stderr.strip() == "error: no attachment 7"
+
+
+async def test_a_text_message_to_the_served_bot_and_a_staff_reply_from_the_command_line(
+    tmp_path: Path,
+) -> None:
+    """The whole path as a city runs it: `bot.py serve` with SMS on (Twilio played by a local
+    stand-in), a citizen's signed text, then `bot.py tickets reply` in another process."""
+    import asyncio
+    import socket
+
+    import aiohttp
+
+    from tests.fakes.twilio import FakeTwilio, inbound_params, new_sid
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    public_url = "https://intake.city.example"
+    citizen, city_number = "+821055501234", "+15005550006"
+    async with FakeTwilio() as twilio:
+        env = {
+            **os.environ,
+            "INTAKE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
+            "INTAKE_HOST": "127.0.0.1",
+            "INTAKE_PORT": str(port),
+            "INTAKE_PUBLIC_URL": public_url,
+            "TWILIO_ENABLED": "true",
+            "TWILIO_ACCOUNT_SID": twilio.account_sid,
+            "TWILIO_AUTH_TOKEN": twilio.auth_token,
+            "TWILIO_FROM_NUMBER": city_number,
+            "TWILIO_API_BASE_URL": twilio.base_url,
+        }
+        server = await asyncio.create_subprocess_exec(
+            sys.executable, str(ROOT / "bot.py"), "--log-level", "WARNING", env=env, cwd=tmp_path
+        )
+        try:
+            async with aiohttp.ClientSession() as http:
+                for _ in range(200):  # until the server answers
+                    try:
+                        async with http.get(f"http://127.0.0.1:{port}/healthz") as health:
+                            if (await health.json())["channels"] == ["sms", "webchat"]:
+                                break
+                    except aiohttp.ClientError:
+                        pass
+                    await asyncio.sleep(0.1)
+            params = inbound_params(
+                twilio.account_sid,
+                sid=new_sid("SM"),
+                from_=citizen,
+                to=city_number,
+                body="가로등이 고장났어요",
+            )
+            status = await twilio.webhook(
+                f"{public_url}/webhooks/sms", params, connect_to=f"http://127.0.0.1:{port}"
+            )
+            assert status == 200
+            await twilio.wait_for(lambda fake: len(fake.sent) == 1, timeout=10)
+            notice = twilio.sent[0]
+            assert notice.to == citizen and notice.body.startswith(
+                "접수번호 2026-000001: 교통도로과에 전달했습니다."
+            )
+
+            reply = await asyncio.to_thread(
+                lambda: subprocess.run(
+                    [
+                        sys.executable,
+                        str(ROOT / "bot.py"),
+                        "tickets",
+                        "--staff",
+                        "Kim",
+                        "reply",
+                        "2026-000001",
+                        "내일 수리합니다",
+                    ],
+                    env=env,
+                    cwd=tmp_path,
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                )
+            )
+            assert "Reply queued for 2026-000001 (sms)" in reply.stdout, reply.stderr
+            # The server's dispatcher finds the queued reply and texts it to the citizen.
+            await twilio.wait_for(lambda fake: len(fake.sent) == 2, timeout=10)
+            assert (
+                twilio.sent[1].to == citizen
+                and twilio.sent[1].body == "[2026-000001] 교통도로과: 내일 수리합니다"
+            )
+            assert twilio.spec_violations == []
+        finally:
+            server.terminate()
+            assert await asyncio.wait_for(server.wait(), 30) == 0
