@@ -117,7 +117,8 @@ class Result:
         sends = sorted(self.sends, key=lambda s: s.at)
         if self.limit.per_second and sends:
             window = max(1.0, 10 / self.limit.per_second)
-            if _peak(sends, window) / window > self.limit.per_second * 1.01:
+            # Sends seen within `window` left the pacer within `window` + the slack.
+            if _peak(sends, window) > self.limit.per_second * (window + TIMING_SLACK):
                 found.append(f"{self.channel}: more than the limit in one {window:.0f}s window")
             interval = 1 / self.limit.per_second
             for a, b in pairwise(sends):
@@ -166,7 +167,8 @@ async def burst(
     collect: Callable[[], list[Send]],
     folder: Path,
 ) -> Result:
-    """Queue `count` messages to `recipients` in turn, run the bot until all are sent, read the sends."""
+    """Run the bot, send one message to warm up, then queue `count` messages to `recipients` in turn
+    at once; wait until all are sent and read the burst's sends at the stand-in."""
     config = bot_module.load_config(ROOT / "config.yaml")
     store = StoreConfig(url=f"sqlite+aiosqlite:///{folder / f'{channel}.db'}")
     knowledge = config.knowledge.model_copy(update={"reload_seconds": 0})
@@ -176,6 +178,23 @@ async def burst(
         update={"store": store, "knowledge": knowledge, "channels": channels, "server": server}
     )
     bot = await bot_module.build(config, base_dir=ROOT, webchat=False)
+    async with bot.running(sweeps=False):
+        # One message first, so the burst meets an open connection, as a running bot's would.
+        await _queue(bot, channel, [recipients[0]], texts[:1], 1)
+        await _until(lambda: _all_sent(bot, channel, 1), timeout=90)
+        warm = len(collect())
+        await _queue(bot, channel, recipients, texts, count)
+        await _until(lambda: _all_sent(bot, channel, count + 1), timeout=count * 30 + 60)
+    async with bot.db.session() as session:
+        sent = await data.count_outbox(session, status=OutboxStatus.SENT, channel=channel) - 1
+    await bot.db.close()
+    return Result(channel, count, sent, section.rate_limit, collect()[warm:])
+
+
+async def _queue(
+    bot: bot_module.Bot, channel: str, recipients: list[str], texts: list[str], count: int
+) -> None:
+    """Queue `count` messages to `recipients` in turn in one transaction, as a busy morning would."""
     async with bot.db.transaction() as session:
         for n in range(count):
             contact = await data.get_or_create_contact(
@@ -183,12 +202,7 @@ async def burst(
             )
             text = texts[n % len(texts)]
             await bot.router.send_to_citizen(session, contact, text, ticket=None, author="bot", now=utcnow())
-    async with bot.running(sweeps=False):
-        await _until(lambda: _all_sent(bot, channel, count), timeout=count * 30 + 60)
-    async with bot.db.session() as session:
-        sent = await data.count_outbox(session, status=OutboxStatus.SENT, channel=channel)
-    await bot.db.close()
-    return Result(channel, count, sent, section.rate_limit, collect())
+    bot.router.outbox_written()  # after the commit: wake the dispatcher
 
 
 async def _all_sent(bot: bot_module.Bot, channel: str, count: int) -> bool:
