@@ -5,6 +5,7 @@ message already stored and changes nothing. The caller acknowledges the provider
 `intake` returned, i.e. after the commit.
 
 What a message does, in this order (DESIGN.md, "Ticket lifecycle"):
+  a provider's command                 -> STOP: nothing more is sent until START; HELP, /start: a notice
   a status question ("2026-000123?")   -> the state of that ticket, if it is the sender's
   a lone 1-5 after a rating request    -> the rating; the next message soon after is its comment
   "0" / "person" after an FAQ answer   -> the ticket goes to its department
@@ -14,6 +15,8 @@ What a message does, in this order (DESIGN.md, "Ticket lifecycle"):
   anything soon after a resolution     -> reopens that ticket (an automatic answer is not reopened:
                                           "0" reaches a person, anything else is a new question)
   anything else                        -> a new ticket: sent to review (a likely answer) or forwarded
+A public message (an X mention) is answered in public once per ticket, with the reference only;
+everything else goes to the sender privately.
 """
 
 from __future__ import annotations
