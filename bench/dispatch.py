@@ -93,6 +93,15 @@ class Result:
             (b.at - a.at for group in per_recipient.values() for a, b in pairwise(group)),
             default=math.inf,
         )
+        # The busiest recipient's rate, measured as `achieved` is.
+        recipient_rate = max(
+            (
+                (sum(s.units for s in group) - group[-1].units) / (group[-1].at - group[0].at)
+                for group in per_recipient.values()
+                if len(group) > 1 and group[-1].at > group[0].at
+            ),
+            default=math.inf,
+        )
         gaps = [(b.at - a.at, a.units) for a, b in pairwise(sends)]
         min_gap = min((gap for gap, _ in gaps), default=math.inf)
         return {
@@ -106,6 +115,7 @@ class Result:
             "peak/s": _num(peak / window),
             "min gap ms": _num(min_gap * 1000),
             "per-rcpt limit/s": _num(self.limit.per_recipient_per_second or math.inf),
+            "per-rcpt achieved/s": _num(recipient_rate),
             "per-rcpt min gap ms": _num(recipient_gap * 1000),
             "duration s": _num(span),
         }

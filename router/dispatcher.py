@@ -116,12 +116,22 @@ class Dispatcher:
         queues: dict[tuple[str, str], list[Outbox]] = defaultdict(list)
         for row in rows:
             queues[(row.channel, row.recipient)].append(row)
+        async with self.db.session() as session:
+            waiting = await data.waiting_outbox(session, channel=name, recipients={r.recipient for r in rows})
         limit = asyncio.Semaphore(self.config.concurrency)
 
         async def drain(queue: list[Outbox]) -> None:
+            # An earlier message to this citizen waits for a retry: these wait behind it.
+            earlier = waiting.get(queue[0].recipient)
+            if earlier is not None and earlier[0] < (queue[0].id or 0):
+                await self._put_back(queue, earlier[1])
+                return
             async with limit:
-                for row in queue:
-                    await self._deliver(row)
+                for n, row in enumerate(queue):
+                    retry_at = await self._deliver(row)
+                    if retry_at is not None:
+                        await self._put_back(queue[n + 1 :], retry_at)
+                        return
 
         # A TaskGroup, not gather: when the dispatcher is cancelled (shutdown) it waits for the
         # senders to unwind, so none is left mid-transaction after the store is closed.
@@ -137,7 +147,23 @@ class Dispatcher:
             return self.config.poll_seconds
         return min(self.config.poll_seconds, max(0.0, (due - self.clock()).total_seconds()))
 
-    async def _deliver(self, row: Outbox) -> None:
+    async def _put_back(self, rows: list[Outbox], at: datetime) -> None:
+        """Unclaim rows, due again at `at`, without counting this claim as an attempt."""
+        if not rows:
+            return
+        async with self.db.transaction() as session:
+            for row in rows:
+                await data.finish_outbox(
+                    session,
+                    outbox_id=row.id or 0,
+                    attempt=row.attempts,
+                    status=OutboxStatus.PENDING,
+                    attempts=row.attempts - 1,
+                    next_attempt_at=at,
+                )
+
+    async def _deliver(self, row: Outbox) -> datetime | None:
+        """Send one row; returns when it is due again if it was put back for a retry."""
         channel = self.channels[row.channel]
         message = OutboundMessage.from_payload(row.payload)
         pacers = []
@@ -145,9 +171,10 @@ class Dispatcher:
             pacers.append((pacer, row.recipient))
         if pacer := self._overall.get(row.channel):
             pacers.append((pacer, ""))
-        await wait_all(pacers, cost=channel.send_cost(message))
+        cost = channel.send_cost(message)
+        await wait_all(pacers, cost=cost)
         if not await self._still_ours(row):
-            return
+            return None
         try:
             result = await channel.send(message)
         except TransientSendError as exc:
@@ -155,12 +182,12 @@ class Dispatcher:
                 # The provider asked everyone to wait: hold the channel's other sends too.
                 for pacer, key in pacers:
                     pacer.hold(exc.retry_after, key)
-            await self._retry(row, str(exc), exc.retry_after)
+            return await self._retry(row, str(exc), exc.retry_after)
         except PermanentSendError as exc:
             await self._fail(row, f"permanent: {exc}")
         except Exception as exc:  # an adapter bug or an unwrapped network error: retry, but say so
             log.exception("dispatcher: %s failed to send outbox row %s", row.channel, row.id)
-            await self._retry(row, f"{type(exc).__name__}: {exc}", None)
+            return await self._retry(row, f"{type(exc).__name__}: {exc}", None)
         else:
             async with self.db.transaction() as session:
                 await data.finish_outbox(
@@ -173,6 +200,12 @@ class Dispatcher:
                     last_error=None,
                 )
             channel.on_sent(message)
+        finally:
+            # A recipient's next send waits its interval from when this one was done, not from when
+            # it left: the provider counts arrivals, and the time on the way varies.
+            if pacer := self._per_recipient.get(row.channel):
+                pacer.hold(pacer.interval * cost, row.recipient)
+        return None
 
     async def _still_ours(self, row: Outbox) -> bool:
         """Renew the claim's lease after a long wait for the rate limit, so no other sender takes
@@ -188,14 +221,15 @@ class Dispatcher:
         row.claimed_until = now + lease
         return renewed
 
-    async def _retry(self, row: Outbox, error: str, retry_after: float | None) -> None:
+    async def _retry(self, row: Outbox, error: str, retry_after: float | None) -> datetime | None:
+        """Put the row back for another try, or fail it when it is too old; returns when it is due."""
         age = self.clock() - row.created_at
         if age > timedelta(hours=self.config.give_up_after_hours):
             await self._fail(row, f"gave up after {row.attempts} attempts over {age}: {error}")
-            return
+            return None
         if row.attempts >= self.config.max_attempts:
             await self._fail(row, f"gave up after {row.attempts} attempts: {error}")
-            return
+            return None
         backoff = min(self.config.backoff_max_seconds, self.config.backoff_seconds * 2 ** (row.attempts - 1))
         delay = max(backoff * random.uniform(0.5, 1.0), retry_after or 0.0)
         log.warning(
@@ -206,15 +240,17 @@ class Dispatcher:
             error,
             delay,
         )
+        due = self.clock() + timedelta(seconds=delay)
         async with self.db.transaction() as session:
             await data.finish_outbox(
                 session,
                 outbox_id=row.id or 0,
                 attempt=row.attempts,
                 status=OutboxStatus.PENDING,
-                next_attempt_at=self.clock() + timedelta(seconds=delay),
+                next_attempt_at=due,
                 last_error=error[:2000],
             )
+        return due
 
     async def _fail(self, row: Outbox, error: str) -> None:
         log.error(

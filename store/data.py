@@ -274,6 +274,32 @@ async def claim_outbox(
     return sorted(claimed.scalars().all(), key=lambda row: row.id or 0)
 
 
+async def waiting_outbox(
+    session: AsyncSession, *, channel: str, recipients: Collection[str]
+) -> dict[str, tuple[int, datetime]]:
+    """For each recipient, its oldest row that waits for a retry (pending): (id, when it is due).
+    A later message to the same citizen must not overtake it."""
+    if not recipients:
+        return {}
+    rows = await session.exec(
+        select(Outbox.recipient, func.min(Outbox.id))
+        .where(
+            Outbox.channel == channel,
+            col(Outbox.recipient).in_(list(recipients)),
+            Outbox.status == OutboxStatus.PENDING,
+        )
+        .group_by(col(Outbox.recipient))
+    )
+    oldest = {recipient: row_id for recipient, row_id in rows.all() if row_id is not None}
+    if not oldest:
+        return {}
+    due = await session.exec(
+        select(Outbox.id, Outbox.next_attempt_at).where(col(Outbox.id).in_(list(oldest.values())))
+    )
+    when = dict(due.all())
+    return {recipient: (row_id, when[row_id]) for recipient, row_id in oldest.items()}
+
+
 async def opted_out(session: AsyncSession, *, channel: str, addresses: Collection[str]) -> set[str]:
     """Which of these addresses on the channel said STOP (and not START since)."""
     if not addresses:

@@ -343,3 +343,26 @@ async def test_of_two_instances_only_one_sends_on_a_rate_limited_channel(
         await until(lambda: _sent(a))
     # The provider's limit is the account's: one instance sent everything, paced as one.
     assert sorted([len(first.sent), len(second.sent)]) == [0, 6]
+
+
+async def test_a_retried_message_is_not_overtaken_by_the_next_one_to_the_same_citizen(
+    database: Database, tmp_path: Path
+) -> None:
+    memory = MemoryChannel()
+    bot = await build(
+        config_for_tests(tmp_path), base_dir=ROOT, channels=[memory], webchat=False, db=database
+    )
+    await memory.start(bot.host)  # messages are queued before the dispatcher runs: one batch
+    receipt = await memory.push("가로등이 고장났어요 어두워요")
+    assert receipt.reference
+    await bot.desk.reply(receipt.reference, "내일 수리합니다", staff=KIM)
+    memory.failures, memory.retry_after = ["transient"], 0.3  # the first one hits a 429
+    async with bot.running(sweeps=False):
+        first = await memory.pop()
+        await memory.push("언제 오나요?")  # a third message while the first waits
+        second, third = await memory.pop(), await memory.pop()
+    assert first.text.startswith(f"접수번호 {receipt.reference}: 교통도로과에 전달했습니다")
+    assert second.text == f"[{receipt.reference}] 교통도로과: 내일 수리합니다"
+    assert third.text.startswith(f"접수번호 {receipt.reference}에 추가했습니다")
+    rows = await outbox(bot)
+    assert [r.attempts for r in rows] == [2, 1, 1]  # waiting behind another is not an attempt
