@@ -154,3 +154,59 @@ async def test_an_outage_delays_but_loses_nothing(tmp_path: Path, database: Data
         found = REFERENCE.search(fake.tweets[0].text)
         assert found is not None
         assert (await bot.desk.show(found.group())).ticket.reference == found.group()
+
+
+async def test_account_activity_webhooks_forged_refused_replayed_once(
+    tmp_path: Path, database: Database, fake: FakeX
+) -> None:
+    import json
+
+    from aiohttp.test_utils import TestClient, TestServer
+    from sqlmodel import select
+
+    from store import Message
+    from tests.fakes.x import aaa_dm, crc_response, sign_body
+
+    x = XConfig(
+        enabled=True,
+        mode="webhook",
+        **fake.client_kwargs,
+        api_base_url=fake.base_url,
+        rate_limit=RateLimitConfig(),
+    )
+    config = with_channels(config_for_tests(tmp_path), x=x)
+    bot = await bot_module.build(config, base_dir=ROOT, webchat=False, db=database)
+    async with bot.running(sweeps=False), TestClient(TestServer(bot_module.make_app(bot))) as client:
+        crc = await client.get("/webhooks/x", params={"crc_token": "challenge-1"})
+        assert crc.status == 200 and await crc.json() == crc_response(fake.consumer_secret, "challenge-1")
+
+        event = aaa_dm(
+            "100",
+            event_id="9001",
+            sender_id=CITIZEN,
+            recipient_id="100",
+            text="소파 버리는 방법",
+            sender_screen_name="kim",
+        )
+        body = json.dumps(event).encode()
+        forged = await client.post(
+            "/webhooks/x",
+            data=body,
+            headers={"x-twitter-webhooks-signature": sign_body("not-the-secret", body)},
+        )
+        assert forged.status == 403
+        async with bot.db.session() as session:
+            assert (await session.exec(select(Message))).all() == []  # a forged request leaves no trace
+
+        headers = {
+            "x-twitter-webhooks-signature": sign_body(fake.consumer_secret, body),
+            "Content-Type": "application/json",
+        }
+        for _ in range(2):  # X retries a delivery it thinks failed
+            assert (await client.post("/webhooks/x", data=body, headers=headers)).status == 200
+        await until(lambda: dms_to(fake, CITIZEN))
+        await asyncio.sleep(0.2)
+        [answer] = dms_to(fake, CITIZEN)
+        assert answer.startswith("대형 폐기물")  # the FAQ answer, by DM, once
+        async with bot.db.session() as session:
+            assert len([m for m in (await session.exec(select(Message))).all() if m.direction == "in"]) == 1
