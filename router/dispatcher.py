@@ -109,6 +109,8 @@ class Dispatcher:
             )
             stopped = await data.opted_out(session, channel=name, addresses={row.recipient for row in rows})
         claimed = len(rows)
+        if not rows:
+            return 0
         for row in [row for row in rows if row.recipient in stopped]:
             await self._fail(row, "permanent: the recipient opted out (STOP); nothing is sent until START")
         rows = [row for row in rows if row.recipient not in stopped]
