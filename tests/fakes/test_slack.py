@@ -1,0 +1,534 @@
+"""The fake Slack against the real slack_sdk AsyncWebClient and a real slack-bolt AsyncApp served through
+bolt's aiohttp adapter: if these pass, an adapter proven against the fake meets the same wire, answers
+and errors as production."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from tests.fakes.slack import (
+    RETRY_NUM_HEADER,
+    RETRY_REASON_HEADER,
+    SIGNATURE_HEADER,
+    FakeSlack,
+    action_request,
+    app_message_event,
+    bot_message_event,
+    command_request,
+    event_request,
+    new_trigger_id,
+    thread_reply_event,
+    url_verification_request,
+    view_submission_request,
+)
+
+TOKEN = "xoxb-1111-2222-fake"
+SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+STAFF = "U123"
+
+
+class ManualClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+async def fake(clock: ManualClock) -> AsyncIterator[FakeSlack]:
+    async with FakeSlack(bot_token=TOKEN, clock=clock) as server:
+        server.add_user(STAFF, "Kim Minji", display_name="minji", email="minji@city.example")
+        yield server
+
+
+@pytest.fixture
+def client(fake: FakeSlack) -> AsyncWebClient:
+    return AsyncWebClient(token=TOKEN, base_url=fake.api_url)
+
+
+async def slack_error(call: Any) -> SlackApiError:
+    with pytest.raises(SlackApiError) as caught:
+        await call
+    return caught.value
+
+
+def card(text: str) -> list[dict[str, Any]]:
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+        {
+            "type": "actions",
+            "block_id": "ticket-7",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": "resolve",
+                    "value": "7",
+                    "text": {"type": "plain_text", "text": "Done"},
+                }
+            ],
+        },
+    ]
+
+
+# --- Web API --------------------------------------------------------------------------------------------
+
+
+async def test_auth_test_and_how_the_token_is_taken(fake: FakeSlack, client: AsyncWebClient) -> None:
+    answer = await client.auth_test()
+    assert (answer["team_id"], answer["user_id"], answer["bot_id"]) == ("T0CITY", "U0BOT", "B0BOT")
+    call = fake.calls[-1]
+    assert (call.method, call.token) == ("auth.test", TOKEN)
+
+    wrong = await slack_error(AsyncWebClient(token="xoxb-wrong", base_url=fake.api_url).auth_test())
+    assert (wrong.response.status_code, wrong.response["error"]) == (200, "invalid_auth")
+    missing = await slack_error(AsyncWebClient(base_url=fake.api_url).auth_test())
+    assert missing.response["error"] == "not_authed"
+
+    async with aiohttp.ClientSession() as http:
+        # A form field carries a token; a JSON body does not (Slack wants the header then).
+        async with http.post(f"{fake.api_url}auth.test", data={"token": TOKEN}) as response:
+            assert (response.status, (await response.json())["ok"]) == (200, True)
+        async with http.post(f"{fake.api_url}auth.test", json={"token": TOKEN}) as response:
+            assert (await response.json())["error"] == "not_authed"
+        async with http.post(
+            f"{fake.api_url}no.such", headers={"Authorization": f"Bearer {TOKEN}"}
+        ) as response:
+            assert (await response.json())["error"] == "unknown_method"
+    assert all("token" not in call.params for call in fake.calls)
+
+
+async def test_a_card_a_threaded_reply_an_update_and_a_permalink(
+    fake: FakeSlack, client: AsyncWebClient
+) -> None:
+    channel = fake.add_channel("dept-transport")
+    posted = await client.chat_postMessage(
+        channel="#dept-transport", text="Ticket 7", blocks=card("*Ticket 7*")
+    )
+    assert posted["channel"] == channel  # a name is accepted, the answer carries the id
+    assert posted["message"]["bot_id"] == "B0BOT" and posted["message"]["blocks"][0]["type"] == "section"
+    parent = posted["ts"]
+
+    reply = await client.chat_postMessage(channel=channel, text="Sent to the citizen", thread_ts=parent)
+    broadcast = await client.chat_postMessage(
+        channel=channel, text="Resolved", thread_ts=parent, reply_broadcast=True
+    )
+    assert reply["message"]["thread_ts"] == parent
+    assert float(parent) < float(reply["ts"]) < float(broadcast["ts"])
+
+    assert [m.text for m in fake.messages(channel)] == ["Ticket 7", "Sent to the citizen", "Resolved"]
+    assert [m.ts for m in fake.thread(channel, parent)] == [reply["ts"], broadcast["ts"]]
+    assert [m.text for m in fake.messages(channel, top_level=True)] == ["Ticket 7", "Resolved"]
+
+    updated = await client.chat_update(
+        channel=channel, ts=parent, text="Ticket 7 (closed)", blocks=card("closed")
+    )
+    assert updated["text"] == "Ticket 7 (closed)"
+    stored = fake.message(channel, parent)
+    assert stored is not None
+    assert (stored.updated, stored.text, stored.blocks) == (1, "Ticket 7 (closed)", card("closed"))
+    assert (await slack_error(client.chat_update(channel=channel, ts="1.000001", text="x"))).response[
+        "error"
+    ] == "message_not_found"
+
+    link = await client.chat_getPermalink(channel=channel, message_ts=reply["ts"])
+    assert link["permalink"].startswith(
+        f"https://city.slack.com/archives/{channel}/p{reply['ts'].replace('.', '')}"
+    )
+    assert f"thread_ts={parent}" in link["permalink"]
+
+
+async def test_post_message_refusals_as_slack_words_them(fake: FakeSlack, client: AsyncWebClient) -> None:
+    channel = fake.add_channel("dept-parks")
+    outside = fake.add_channel("dept-water")
+    fake.not_member.add(outside)
+    closed = fake.add_channel("dept-old", archived=True)
+
+    async def error(**kwargs: Any) -> str:
+        return str((await slack_error(client.chat_postMessage(**kwargs))).response["error"])
+
+    assert await error(channel="C0NOSUCH00", text="hi") == "channel_not_found"
+    assert await error(channel=outside, text="hi") == "not_in_channel"
+    assert await error(channel=closed, text="hi") == "is_archived"
+    with pytest.warns(UserWarning, match="top-level `text`"):  # slack_sdk warns before sending
+        assert await error(channel=channel) == "no_text"
+    assert await error(channel=channel, text="x" * 40_001) == "msg_too_long"
+    too_long = [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}]
+    invalid = await slack_error(client.chat_postMessage(channel=channel, text="t", blocks=too_long))
+    assert invalid.response["error"] == "invalid_blocks"
+    assert "/blocks/0/text/text" in invalid.response["errors"][0]
+    assert fake.messages(channel) == []
+
+    # A thread_ts that matches no message: Slack says ok and posts it un-threaded to the channel.
+    stray = await client.chat_postMessage(channel=channel, text="lost", thread_ts="1700000000.000100")
+    assert "thread_ts" not in stray["message"]
+    (message,) = fake.messages(channel, top_level=True)
+    assert (message.thread_ts, message.requested_thread_ts) == (None, "1700000000.000100")
+
+
+async def test_form_encoded_calls_decode_nested_json(fake: FakeSlack, client: AsyncWebClient) -> None:
+    channel = fake.add_channel("dept-roads")
+    answer = await client.api_call(
+        "chat.postMessage", data={"channel": channel, "text": "form", "blocks": json.dumps(card("form"))}
+    )
+    assert answer["ok"] and fake.messages(channel)[0].blocks == card("form")
+    assert fake.calls[-1].content_type == "application/x-www-form-urlencoded"
+    bad = await slack_error(client.api_call("chat.postMessage", data={"channel": channel, "blocks": "[{"}))
+    assert bad.response["error"] == "invalid_blocks_format"
+
+
+async def test_reactions_on_a_staff_reply(fake: FakeSlack, client: AsyncWebClient) -> None:
+    channel = fake.add_channel("dept-transport")
+    parent = (await client.chat_postMessage(channel=channel, text="Ticket 8"))["ts"]
+    staff = fake.add_message(channel, "On our way", user=STAFF, thread_ts=parent)
+
+    await client.reactions_add(channel=channel, timestamp=staff.ts, name="white_check_mark")
+    assert fake.reactions == {(channel, staff.ts): ["white_check_mark"]}
+    again = await slack_error(
+        client.reactions_add(channel=channel, timestamp=staff.ts, name="white_check_mark")
+    )
+    assert again.response["error"] == "already_reacted"
+    colons = await slack_error(client.reactions_add(channel=channel, timestamp=staff.ts, name=":eyes:"))
+    assert colons.response["error"] == "invalid_name"
+    missing = await slack_error(client.reactions_add(channel=channel, timestamp="1.000002", name="eyes"))
+    assert missing.response["error"] == "message_not_found"
+    # The app cannot edit what a person wrote.
+    cant = await slack_error(client.chat_update(channel=channel, ts=staff.ts, text="edited"))
+    assert cant.response["error"] == "cant_update_message"
+
+
+async def test_users_and_channels_can_be_looked_up(fake: FakeSlack, client: AsyncWebClient) -> None:
+    ids = [fake.add_channel(name) for name in ("dept-transport", "dept-parks", "dept-water")]
+    secret = fake.add_channel("dept-hr", private=True)
+    fake.not_member.add(secret)
+
+    user = (await client.users_info(user=STAFF))["user"]
+    assert (user["real_name"], user["profile"]["display_name"], user["is_bot"]) == (
+        "Kim Minji",
+        "minji",
+        False,
+    )
+    assert (await slack_error(client.users_info(user="U0NOBODY"))).response["error"] == "user_not_found"
+
+    # slack_sdk pages by cursor, handing back the same response object with each page's data.
+    pages = [
+        page["channels"] async for page in await client.conversations_list(limit=2, exclude_archived=True)
+    ]
+    assert [len(page) for page in pages] == [2, 1]
+    by_name = {c["name"]: c["id"] for page in pages for c in page}
+    assert by_name == dict(zip(["dept-transport", "dept-parks", "dept-water"], ids, strict=True))
+    both = await client.conversations_list(types="public_channel,private_channel")
+    assert secret not in [c["id"] for c in both["channels"]]  # a private channel the bot is not in
+
+    info = (await client.conversations_info(channel=ids[1]))["channel"]
+    assert (info["name"], info["is_member"], info["is_private"]) == ("dept-parks", True, False)
+    assert (await slack_error(client.conversations_info(channel=secret))).response[
+        "error"
+    ] == "channel_not_found"
+
+
+async def test_ephemeral_messages_and_modals(fake: FakeSlack, client: AsyncWebClient) -> None:
+    channel = fake.add_channel("dept-transport", members=[STAFF])
+    fake.add_user("U999", "Outsider")
+    answer = await client.chat_postEphemeral(channel=channel, user=STAFF, text="Only you can see this")
+    assert fake.ephemerals[0].message_ts == answer["message_ts"] and fake.messages(channel) == []
+    outsider = await slack_error(client.chat_postEphemeral(channel=channel, user="U999", text="x"))
+    assert outsider.response["error"] == "user_not_in_channel"
+
+    modal = {
+        "type": "modal",
+        "callback_id": "ticket_modal",
+        "title": {"type": "plain_text", "text": "New ticket"},
+        "submit": {"type": "plain_text", "text": "Create"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "summary",
+                "label": {"type": "plain_text", "text": "Summary"},
+                "element": {"type": "plain_text_input", "action_id": "text"},
+            }
+        ],
+    }
+    trigger = new_trigger_id()
+    opened = await client.views_open(trigger_id=trigger, view=modal)
+    assert opened["view"]["id"] == fake.views[0].view_id and fake.views[0].view == modal
+
+    async def error(trigger_id: str, view: dict[str, Any]) -> str:
+        return str((await slack_error(client.views_open(trigger_id=trigger_id, view=view))).response["error"])
+
+    assert await error(trigger, modal) == "exchanged_trigger_id"
+    assert await error(new_trigger_id(issued_at=time.time() - 4), modal) == "expired_trigger_id"
+    assert await error("not-a-trigger", modal) == "invalid_trigger_id"
+    assert (
+        await error(new_trigger_id(), {k: v for k, v in modal.items() if k != "submit"})
+        == "invalid_arguments"
+    )
+
+
+# --- rate limits and outages --------------------------------------------------------------------------------
+
+
+async def test_a_second_post_to_one_channel_within_a_second_is_429(
+    fake: FakeSlack, client: AsyncWebClient, clock: ManualClock
+) -> None:
+    first, second = fake.add_channel("dept-a"), fake.add_channel("dept-b")
+    fake.limit("chat.postMessage", per_channel_per_second=1)
+    await client.chat_postMessage(channel=first, text="1")
+    limited = await slack_error(client.chat_postMessage(channel=first, text="2"))
+    # What an adapter reads to back off: status 429, Retry-After in seconds, error "ratelimited".
+    assert limited.response.status_code == 429
+    assert limited.response.headers["Retry-After"] == "1"
+    assert limited.response["error"] == "ratelimited"
+    await client.chat_postMessage(channel=second, text="other channel")
+    clock.now += 1.0
+    await client.chat_postMessage(channel=first, text="3")
+    assert [m.text for m in fake.messages(first)] == ["1", "3"]
+    assert [c.method for c in fake.calls].count("chat.postMessage") == 4
+
+
+async def test_a_workspace_wide_limit_per_minute(
+    fake: FakeSlack, client: AsyncWebClient, clock: ManualClock
+) -> None:
+    fake.limit("users.info", per_minute=2)
+    await client.users_info(user=STAFF)
+    clock.now += 20
+    await client.users_info(user=STAFF)
+    limited = await slack_error(client.users_info(user=STAFF))
+    assert limited.response.headers["Retry-After"] == "40"
+
+
+async def test_injected_failures_down_and_hang(fake: FakeSlack, client: AsyncWebClient) -> None:
+    channel = fake.add_channel("dept-a")
+    fake.fail_next(1, status=500, method="chat.postMessage")
+    await client.auth_test()  # another method is not affected
+    failed = await slack_error(client.chat_postMessage(channel=channel, text="x"))
+    assert failed.response.status_code == 500
+    await client.chat_postMessage(channel=channel, text="x")
+
+    fake.fail_next(status=200, error="internal_error")
+    assert (await slack_error(client.auth_test())).response["error"] == "internal_error"
+    fake.fail_next(status=429)
+    assert (await slack_error(client.auth_test())).response.headers["Retry-After"] == "1"
+
+    fake.down = True
+    assert (await slack_error(client.auth_test())).response.status_code == 503
+    fake.down = False
+
+    fake.hang = True
+    before = len(fake.calls)
+    pending = asyncio.create_task(client.auth_test())
+    await fake.wait_for(lambda: len(fake.calls) > before)
+    assert not pending.done()
+    fake.hang = False
+    assert (await pending)["ok"]
+
+
+# --- what Slack sends to a bolt app ---------------------------------------------------------------
+
+
+class BoltServer:
+    """A tiny bolt AsyncApp behind aiohttp, as the bot will embed it, recording what its listeners saw."""
+
+    def __init__(self, fake: FakeSlack) -> None:
+        self.fake = fake
+        self.seen: list[tuple[str, Any]] = []
+        client = AsyncWebClient(token=TOKEN, base_url=fake.api_url)
+        # process_before_response: the listener has run when the HTTP answer comes back (no waiting).
+        self.app = AsyncApp(client=client, signing_secret=SECRET, process_before_response=True)
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+
+        @self.app.event("message")
+        async def on_message(event: dict[str, Any], say: Any) -> None:
+            self.seen.append(("message", event))
+            if event.get("thread_ts") and event.get("user") == STAFF:
+                await say(text="Relayed to the citizen", thread_ts=event["thread_ts"])
+
+        @self.app.action("resolve")
+        async def on_resolve(ack: Any, body: dict[str, Any], client: AsyncWebClient, respond: Any) -> None:
+            await ack()
+            self.seen.append(("action", body))
+            await respond(text="Resolved", replace_original=False)
+            await client.views_open(
+                trigger_id=body["trigger_id"],
+                view={"type": "modal", "title": {"type": "plain_text", "text": "Note"}, "blocks": []},
+            )
+
+        @self.app.command("/ticket")
+        async def on_ticket(ack: Any, command: dict[str, Any]) -> None:
+            await ack(text=f"Ticket for {command['text']}")
+            self.seen.append(("command", command))
+
+        @self.app.view("ticket_modal")
+        async def on_submit(ack: Any, view: dict[str, Any]) -> None:
+            await ack()
+            self.seen.append(("view", view["state"]["values"]))
+
+    async def __aenter__(self) -> BoltServer:
+        async def handle(request: web.Request) -> web.Response:
+            return await to_aiohttp_response(await self.app.async_dispatch(await to_bolt_request(request)))
+
+        web_app = web.Application()
+        web_app.router.add_post("/webhooks/slack", handle)
+        self._runner = web.AppRunner(web_app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/webhooks/slack"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._runner is not None
+        await self._runner.cleanup()
+
+    def kinds(self) -> list[str]:
+        return [kind for kind, _ in self.seen]
+
+
+@pytest.fixture
+async def bolt(fake: FakeSlack) -> AsyncIterator[BoltServer]:
+    async with BoltServer(fake) as server:
+        yield server
+
+
+async def test_signed_events_reach_bolt_and_forged_ones_are_refused(
+    fake: FakeSlack, bolt: BoltServer
+) -> None:
+    channel = fake.add_channel("dept-transport")
+    parent = fake.add_message(channel, "Ticket 9", user="U0BOT")
+    staff = fake.add_message(channel, "Fixed it", user=STAFF, thread_ts=parent.ts)
+
+    body, headers = event_request(
+        SECRET, thread_reply_event(channel, parent.ts, STAFF, "Fixed it", ts=staff.ts), event_id="Ev0001"
+    )
+    reply = await fake.post_to_app(bolt.url, body, headers)
+    assert reply.status == 200
+    ((kind, event),) = bolt.seen
+    assert (kind, event["thread_ts"], event["user"], event["channel_type"]) == (
+        "message",
+        parent.ts,
+        STAFF,
+        "channel",
+    )
+    assert [m.text for m in fake.thread(channel, parent.ts)] == ["Fixed it", "Relayed to the citizen"]
+
+    forged = dict(headers, **{SIGNATURE_HEADER: "v0=" + "0" * 64})
+    assert (await fake.post_to_app(bolt.url, body, forged)).status == 401
+    stale_body, stale = event_request(
+        SECRET, thread_reply_event(channel, parent.ts, STAFF, "old"), timestamp=1
+    )
+    assert (await fake.post_to_app(bolt.url, stale_body, stale)).status == 401
+    wrong_body, wrong = event_request("another-secret", thread_reply_event(channel, parent.ts, STAFF, "x"))
+    assert (await fake.post_to_app(bolt.url, wrong_body, wrong)).status == 401
+    assert len(bolt.seen) == 1
+
+    # A retry: same event_id, retry headers, still signed.
+    retry_body, retry = event_request(
+        SECRET, bolt.seen[0][1], event_id="Ev0001", retry_num=1, retry_reason="http_timeout"
+    )
+    assert (retry[RETRY_NUM_HEADER], retry[RETRY_REASON_HEADER]) == ("1", "http_timeout")
+    assert json.loads(retry_body)["event_id"] == "Ev0001"
+    assert (await fake.post_to_app(bolt.url, retry_body, retry)).status == 200
+    assert len(bolt.seen) == 2  # bolt does not dedupe: the app must, by event_id
+
+    # Other bots reach the listener; the app's own messages are dropped by bolt.
+    own_body, own = event_request(SECRET, app_message_event(channel, "Ticket 9", thread_ts=parent.ts))
+    other_body, other = event_request(SECRET, bot_message_event(channel, "CI passed", bot_id="B0OTHER"))
+    assert (await fake.post_to_app(bolt.url, own_body, own)).status == 200
+    assert (await fake.post_to_app(bolt.url, other_body, other)).status == 200
+    assert bolt.seen[-1][1]["subtype"] == "bot_message" and len(bolt.seen) == 3
+
+    assert [c.method for c in fake.calls].count("auth.test") == 1  # bolt asked once, then cached
+
+
+async def test_url_verification_is_echoed(fake: FakeSlack, bolt: BoltServer) -> None:
+    body, headers = url_verification_request(SECRET, "challenge-3eZbrw1a")
+    reply = await fake.post_to_app(bolt.url, body, headers)
+    assert (reply.status, reply.json()) == (200, {"challenge": "challenge-3eZbrw1a"})
+
+
+async def test_a_button_click_reaches_app_action_and_is_acked(fake: FakeSlack, bolt: BoltServer) -> None:
+    channel = fake.add_channel("dept-transport")
+    posted = await AsyncWebClient(token=TOKEN, base_url=fake.api_url).chat_postMessage(
+        channel=channel, text="Ticket 7", blocks=card("Ticket 7")
+    )
+    body, headers = action_request(
+        SECRET,
+        action_id="resolve",
+        value="7",
+        user_id=STAFF,
+        channel_id=channel,
+        message_ts=posted["ts"],
+        trigger_id=new_trigger_id(),
+        block_id="ticket-7",
+        message=fake.message_json(channel, posted["ts"]),
+        response_url=fake.response_url(),
+    )
+    assert body.startswith(b"payload=")
+    reply = await fake.post_to_app(bolt.url, body, headers)
+    assert reply.status == 200 and reply.elapsed < 3
+    ((kind, payload),) = bolt.seen
+    assert (kind, payload["actions"][0]["value"], payload["user"]["id"]) == ("action", "7", STAFF)
+    assert payload["message"]["blocks"] == card("Ticket 7")
+    assert fake.responses[0].payload["text"] == "Resolved"
+    assert len(fake.views) == 1  # the trigger from the payload opened a modal
+
+    forged = dict(headers, **{SIGNATURE_HEADER: "v0=" + "1" * 64})
+    assert (await fake.post_to_app(bolt.url, body, forged)).status == 401
+
+
+async def test_a_slash_command_and_a_modal_submission(fake: FakeSlack, bolt: BoltServer) -> None:
+    channel = fake.add_channel("dept-transport")
+    body, headers = command_request(SECRET, command="/ticket", text="7", user_id=STAFF, channel_id=channel)
+    reply = await fake.post_to_app(bolt.url, body, headers)
+    assert (reply.status, reply.text) == (200, "Ticket for 7")  # bolt acks a text-only answer as plain text
+    assert bolt.seen[0][1]["command"] == "/ticket" and bolt.seen[0][1]["channel_id"] == channel
+
+    body, headers = view_submission_request(
+        SECRET, callback_id="ticket_modal", values={"summary": {"text": "Pothole on 5th"}}, user_id=STAFF
+    )
+    reply = await fake.post_to_app(bolt.url, body, headers)
+    assert reply.status == 200
+    assert bolt.seen[1] == (
+        "view",
+        {"summary": {"text": {"type": "plain_text_input", "value": "Pothole on 5th"}}},
+    )
+
+
+async def test_post_to_app_reports_a_missed_ack_deadline(fake: FakeSlack) -> None:
+    release = asyncio.Event()
+
+    async def slow(request: web.Request) -> web.Response:
+        await release.wait()
+        return web.Response()
+
+    web_app = web.Application()
+    web_app.router.add_post("/", slow)
+    runner = web.AppRunner(web_app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        body, headers = event_request(SECRET, thread_reply_event("C1", "1.000001", STAFF, "x"))
+        reply = await fake.post_to_app(
+            f"http://127.0.0.1:{runner.addresses[0][1]}/", body, headers, timeout=0.05
+        )
+        assert reply.status is None
+    finally:
+        release.set()
+        await runner.cleanup()
