@@ -467,8 +467,8 @@ async def test_stop_ends_a_long_poll_at_once(fake: FakeTelegram, started: Starte
     channel = await started(mode="polling", poll_timeout_seconds=30)
     await fake.wait_for(lambda: len(fake.calls("getUpdates")) == 1)
     began = time.monotonic()
-    await asyncio.wait_for(channel.stop(), timeout=2)
-    assert time.monotonic() - began < 2
+    await asyncio.wait_for(channel.stop(), timeout=10)
+    assert time.monotonic() - began < 10  # not the 30 s long poll (generous: CI machines are busy)
     await channel.stop()  # twice is fine
 
 
@@ -553,7 +553,7 @@ async def test_send_errors_say_whether_to_retry(
     began = time.monotonic()
     with pytest.raises(error, match=match) as caught:
         await channel.send(outbound("hello"))
-    assert time.monotonic() - began < 2  # a hanging API does not hold the send
+    assert time.monotonic() - began < 10  # a hanging API does not hold the send (it would, forever)
     assert TOKEN not in str(caught.value)
 
 

@@ -239,16 +239,15 @@ async def test_a_slow_channel_never_holds_up_another(database: Database, tmp_pat
         started = time.monotonic()
         for n in range(6):
             await slow.push("소파 버리는 방법", sender=f"s{n}")
-        asked = time.monotonic()
         await fast.push("소파 버리는 방법")
         await fast.pop()
-        fast_reply = time.monotonic() - asked
+        slow_sent_meanwhile = len(slow.sent)
         for _ in range(6):
             await slow.pop()
         slow_total = time.monotonic() - started
     # Six sends at two a second take at least 2.5 s; the other channel's reply did not wait for them.
     assert slow_total >= 2.4
-    assert fast_reply < 1.0
+    assert slow_sent_meanwhile < 6
 
 
 async def test_cost_and_retry_after_pace_the_channel(database: Database, tmp_path: Path) -> None:
