@@ -76,7 +76,7 @@ WEBHOOK_PATH = "/webhooks/telegram"
 MAX_TEXT = 4096  # Telegram's limit for one message
 MAX_CALLBACK_DATA = 64  # bytes of an inline button's callback_data
 # What we ask Telegram for; anything else that still arrives is acknowledged and ignored.
-ALLOWED_UPDATES = ("message", "callback_query")
+ALLOWED_UPDATES = ("message", "callback_query", "my_chat_member")
 _CHAT_ID = re.compile(r"-?[0-9]{1,20}")
 _COMMANDS: dict[str, Command] = {"start": "start", "help": "help", "status": "status"}
 _BUTTONS_PER_ROW = 5
@@ -395,8 +395,9 @@ class TelegramChannel(WebhookChannel):
 
 
 def inbound_from_update(update: Update, raw: dict[str, Any]) -> InboundMessage | None:
-    """The citizen's message in a Telegram update, or None for what we ignore: edits, other update
-    types, group chats, service messages and stickers."""
+    """The citizen's message in a Telegram update (a block or unblock of the bot becomes a stop or
+    unstop command), or None for what we ignore: edits, other update types, group chats, service
+    messages and stickers."""
     if update.message is not None:
         return _from_message(update.update_id, update.message, raw)
     press = update.callback_query
@@ -416,6 +417,24 @@ def inbound_from_update(update: Update, raw: dict[str, Any]) -> InboundMessage |
             reply_to=str(press.message.message_id) if press.message is not None else None,
             raw=raw,
         )
+    member = update.my_chat_member
+    if member is not None and member.chat.type == "private":
+        # The citizen blocked the bot ("kicked"), or unblocked it: nothing is sent meanwhile, as
+        # after an SMS STOP, instead of failing at every send.
+        status = member.new_chat_member.status
+        command: Command | None = "stop" if status == "kicked" else "unstop" if status == "member" else None
+        if command is not None:
+            return InboundMessage(
+                channel="telegram",
+                sender=str(member.chat.id),
+                text="",
+                provider_message_id=str(update.update_id),
+                received_at=datetime.now(UTC),
+                language_hint=_language(member.from_user.language_code),
+                sender_name=member.from_user.full_name,
+                raw=raw,
+                command=command,
+            )
     return None
 
 

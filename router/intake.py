@@ -510,6 +510,8 @@ class _Step:
         if command == "unstop":
             self.contact.opted_out_at = None
             self.session.add(self.contact)
+            if self.contact.channel != "sms":
+                return Receipt(duplicate=False)  # an unblocked Telegram bot: /start follows if anything
             notice = "opted_in"
         elif command == "start":
             notice = "welcome"

@@ -29,6 +29,7 @@ from tests.fakes.telegram import (
     SentMessage,
     callback_update,
     command_update,
+    my_chat_member_update,
     photo_update,
     text_update,
 )
@@ -192,6 +193,28 @@ async def test_a_blocked_bot_is_a_permanent_failure_without_retries(city: City) 
     attempts = [c for c in city.fake.calls("sendMessage") if c.params.get("chat_id") == str(CHAT)]
     assert len(attempts) == 1
     assert city.to_chat() == []
+
+
+async def test_a_citizen_who_blocks_the_bot_gets_nothing_until_unblocking(city: City) -> None:
+    assert await city.says("가로등이 고장났어요 어두워요") == 200
+    await city.reply(1)
+    [ticket] = await city.bot.desk.list_tickets()
+    assert await city.fake.push(my_chat_member_update(city.update_id(), CHAT, new_status="kicked")) == 200
+    await city.bot.desk.reply(ticket.reference, "내일 수리합니다", staff=KIM)
+
+    async def refused() -> bool:
+        view = await city.bot.desk.show(ticket.reference)
+        return any(e.kind == "delivery_failed" and "opted out" in e.detail["error"] for e in view.events)
+
+    await until(refused)
+    assert len(city.to_chat()) == 1  # not even tried: the stop came first
+
+    assert await city.fake.push(my_chat_member_update(city.update_id(), CHAT, new_status="member")) == 200
+    # Unblocking sends nothing of its own (no SMS-style notice); the next reply goes out.
+    await city.bot.desk.reply(ticket.reference, "수리했습니다", staff=KIM)
+    assert (
+        await city.reply(2)
+    ).text == f"[{ticket.reference}] 교통도로과: 수리했습니다"  # no SMS-style notice
 
 
 @pytest.mark.parametrize("outage", ["500", "down", "hang"])

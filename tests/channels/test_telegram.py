@@ -172,7 +172,7 @@ async def test_start_registers_the_webhook_with_the_secret(fake: FakeTelegram, s
     assert fake.webhook is not None
     assert fake.webhook.url == "https://city.example/webhooks/telegram"
     assert fake.webhook.secret_token == SECRET
-    assert fake.webhook.allowed_updates == ["message", "callback_query"]
+    assert fake.webhook.allowed_updates == ["message", "callback_query", "my_chat_member"]
     assert [r.method for r in channel.routes()] == ["POST"]
 
 
@@ -260,10 +260,19 @@ async def test_failed_intake_asks_telegram_to_retry(webhook: Hook, host: Host) -
     assert [m.text for m in host.messages] == ["retry me"]
 
 
+async def test_blocking_and_unblocking_the_bot_are_stop_and_unstop(webhook: Hook, host: Host) -> None:
+    _, client = webhook
+    assert await post(client, my_chat_member_update(40, CHAT, new_status="kicked")) == 200
+    assert await post(client, my_chat_member_update(41, CHAT, new_status="member")) == 200
+    assert [(m.command, m.sender, m.provider_message_id) for m in host.messages] == [
+        ("stop", str(CHAT), "40"),
+        ("unstop", str(CHAT), "41"),
+    ]
+
+
 async def test_edits_groups_and_other_updates_are_acknowledged_and_ignored(webhook: Hook, host: Host) -> None:
     _, client = webhook
     assert await post(client, edited_text_update(30, CHAT, "edited", message_id=3)) == 200
-    assert await post(client, my_chat_member_update(31, CHAT)) == 200
     assert await post(client, text_update(32, -100200, "in a group", user_id=CHAT)) == 200
     sticker = text_update(33, CHAT, "")
     sticker["message"].pop("text")
@@ -416,7 +425,7 @@ async def test_polling_deletes_the_webhook_and_delivers(
     assert [m.text for m in host.messages] == ["first", "second"]
     await fake.wait_for(lambda: fake.pending == [])  # confirmed by the following getUpdates
     first_poll = fake.calls("getUpdates")[0]
-    assert json.loads(first_poll.params["allowed_updates"]) == ["message", "callback_query"]
+    assert json.loads(first_poll.params["allowed_updates"]) == ["message", "callback_query", "my_chat_member"]
 
 
 async def test_polling_confirms_an_update_only_after_intake(
