@@ -48,10 +48,11 @@ from knowledge import (
 from knowledge.evaluate import evaluate, read_queries
 from router import DepartmentConfig, Desk, Dispatcher, Notices, Router, RouterConfig, Staff
 from router.calendar import WorkingCalendar
+from router.deskfeed import DeskFeed
 from router.host import RouterHost
 from router.media import MediaFetcher
 from router.sweep import Sweeper
-from store import Database, OutboxStatus, StoreConfig, data, open_database, utcnow
+from store import Database, Outbox, OutboxStatus, StoreConfig, data, open_database, utcnow
 
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger("bot")
@@ -183,6 +184,21 @@ class Bot:
     channels: dict[str, Channel]
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
+    async def report_knowledge_error(self, error: KnowledgeError) -> None:
+        """A broken FAQ edit: the knowledge logger printed each problem; administrators hear of it in
+        the desk's alerts inbox too."""
+        log.error(
+            "the FAQ edit was not taken (%d problem(s)); still answering from the last good version",
+            len(error.problems),
+        )
+        feed = self.router.desk_feed
+        if feed is None:
+            return
+        text = "The FAQ edit was not taken; still answering from the last good version:\n" + str(error)
+        async with self.db.transaction() as session:
+            await feed.alert(session, text[:2900], now=self.router.clock())
+        self.router.outbox_written()
+
     @contextlib.asynccontextmanager
     async def running(self, *, sweeps: bool = True) -> AsyncIterator[Bot]:
         """Channels accept messages, the dispatcher delivers and the FAQ is watched, until exit.
@@ -195,7 +211,7 @@ class Bot:
             self.sweeper.start()
         if self.config.knowledge.reload_seconds > 0:
             watch = self.knowledge.watch(
-                self.config.knowledge.reload_seconds, on_error=_report_knowledge_error
+                self.config.knowledge.reload_seconds, on_error=self.report_knowledge_error
             )
             self._tasks.append(asyncio.create_task(watch, name="knowledge-watch"))
         try:
@@ -209,14 +225,6 @@ class Bot:
             await asyncio.gather(*self._tasks, return_exceptions=True)
             self._tasks.clear()
             await self.db.close()
-
-
-async def _report_knowledge_error(error: KnowledgeError) -> None:
-    # The knowledge logger has printed each problem; this is the hook administrators' alerts hang on.
-    log.error(
-        "the FAQ edit was not taken (%d problem(s)); still answering from the last good version",
-        len(error.problems),
-    )
 
 
 def resolve(base: Path, path: Path) -> Path:
@@ -263,14 +271,36 @@ async def build(
         adapters[channel.name] = channel
     for channel in channels:
         adapters[channel.name] = channel
-    dispatcher = Dispatcher(db=db, channels=adapters, config=config.router.dispatcher, clock=clock)
+    if "slack" in adapters:  # the staff desk: cards, threads and alerts go to it
+        router.desk_feed = DeskFeed(
+            channel="slack",
+            config=config.router.desk,
+            departments=config.departments,
+            notices=notices,
+            default_language=config.router.default_language,
+        )
+
+    async def failed_for_good(row: Outbox, error: str) -> None:
+        await router.after_delivery(row, delivered=False, error=error)
+
+    async def sent(row: Outbox) -> None:
+        await router.after_delivery(row, delivered=True)
+
+    dispatcher = Dispatcher(
+        db=db,
+        channels=adapters,
+        config=config.router.dispatcher,
+        clock=clock,
+        on_final_failure=failed_for_good,
+        on_sent=sent,
+        prepare=router.prepare_outgoing,
+    )
     router.on_outbox(dispatcher.wake)
     media = MediaFetcher(db=db, channels=adapters, config=config.router.media, clock=clock)
     router.on_media(media.wake)
-    host = RouterHost(router, clock=clock)
-    return Bot(
-        config, db, knowledge, router, Desk(router), dispatcher, media, Sweeper(router), host, adapters
-    )
+    desk = Desk(router)
+    host = RouterHost(router, desk, clock=clock)
+    return Bot(config, db, knowledge, router, desk, dispatcher, media, Sweeper(router), host, adapters)
 
 
 def provider_channels(config: BotConfig) -> list[Channel]:

@@ -78,6 +78,9 @@ class OutboundMessage:
     attachments: tuple[Attachment, ...] = ()
     buttons: tuple[Button, ...] = ()
     reply_to: str | None = None
+    # For a staff channel (the Slack desk): what to show, in neutral terms that the adapter renders
+    # (router/deskfeed.py describes each kind); `text` is the plain fallback.
+    desk: dict[str, Any] | None = None
 
     def to_payload(self) -> dict[str, Any]:
         """The JSON kept in the outbox row."""
@@ -93,6 +96,7 @@ class OutboundMessage:
             attachments=tuple(Attachment(**a) for a in payload.get("attachments", ())),
             buttons=tuple(Button(**b) for b in payload.get("buttons", ())),
             reply_to=payload.get("reply_to"),
+            desk=payload.get("desk"),
         )
 
 
@@ -137,6 +141,37 @@ class FetchedMedia:
     content_type: str
 
 
+StaffActionKind = Literal[
+    "reply", "note", "claim", "resolve", "reassign", "review_send", "review_edit", "lookup"
+]
+
+
+@dataclass(frozen=True)
+class StaffAction:
+    """Something a staff member did in a staff channel (a thread reply, a button, a command), in
+    neutral terms; the router decides whether they may and what it means."""
+
+    kind: StaffActionKind
+    staff_id: str  # qualified by the channel: "slack:U123"
+    staff_name: str
+    reference: str | None = None
+    text: str = ""  # a reply, a note, a resolution, an edited answer
+    department: str | None = None  # reassign: where to
+    reason: str = ""
+    entry: str | None = None  # review_send: the FAQ entry chosen
+    place: str | None = None  # where it was done (the staff channel's id), for permission checks
+    source_id: str | None = None  # the provider's id of the staff message, to mark its delivery on
+
+
+@dataclass(frozen=True)
+class StaffResult:
+    """What to tell the staff member (privately): done, or why not; `lines` for a lookup."""
+
+    ok: bool
+    message: str
+    lines: tuple[str, ...] = ()
+
+
 InboundHandler = Callable[[InboundMessage], Awaitable[Receipt]]
 
 
@@ -157,6 +192,10 @@ class ChannelHost(Protocol):
     async def lead(self, job: str) -> bool:
         """Whether this instance should run `job` now (a poller): of several instances on one
         database only one does; ask again before each round, the answer can change."""
+        ...
+
+    async def staff_action(self, action: StaffAction) -> StaffResult:
+        """Carry out a staff member's action from a staff channel (the Slack desk)."""
         ...
 
 

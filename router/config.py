@@ -18,8 +18,11 @@ class DepartmentConfig(BaseModel):
     name: dict[str, str] = Field(min_length=1, description="display name per language")
     slack_channel: str | None = None
     handling_hours: float = Field(default=24, gt=0, description="working hours to resolve a forwarded ticket")
-    lead: str | None = None
+    lead: str | None = None  # the staff channel's user id of who is told of escalations (Slack: U...)
     keywords: list[str] = Field(default_factory=list, description="words that send a ticket here")
+    # Who may act on this department's tickets from the staff channel (user ids); empty: anyone there.
+    staff: list[str] = Field(default_factory=list)
+    show_full_contact: bool = False  # the card shows the citizen's full number instead of a masked one
 
     def display_name(self, language: str) -> str:
         for candidate in (language, "en", "ko"):
@@ -41,6 +44,16 @@ class DispatcherConfig(BaseModel):
     backoff_seconds: float = Field(default=2.0, gt=0, description="first retry delay; doubles each time")
     backoff_max_seconds: float = Field(default=300.0, gt=0)
     lease_seconds: float = Field(default=120.0, gt=0, description="a claim older than this is retaken")
+
+
+class DeskConfig(BaseModel):
+    """The staff desk's inboxes besides the departments' own (channels in the city's Slack)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    review_inbox: str | None = None  # the same-day review queue
+    alerts_inbox: str | None = None  # for administrators: failed deliveries, broken FAQ edits
+    language: str | None = None  # of status and department names on cards (default: the city's)
 
 
 class MediaConfig(BaseModel):
@@ -113,6 +126,7 @@ class RouterConfig(BaseModel):
     category_hours: dict[str, float] = Field(default_factory=dict)
     dispatcher: DispatcherConfig = Field(default_factory=DispatcherConfig)
     media: MediaConfig = Field(default_factory=MediaConfig)
+    desk: DeskConfig = Field(default_factory=DeskConfig)
 
     @field_validator("timezone")
     @classmethod

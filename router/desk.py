@@ -117,10 +117,15 @@ class Desk:
                 )
             ticket.assignee, ticket.assignee_name = staff.actor, staff.name
             await self._event(session, ticket, staff, "claimed")
+            if self.router.desk_feed is not None:
+                await self.router.desk_feed.card(session, ticket, now=now)  # shows the assignee
+        self.router.outbox_written()
         return ticket
 
-    async def reply(self, reference: str, text: str, *, staff: Staff) -> Ticket:
-        """Send the citizen a staff member's words on the ticket's channel."""
+    async def reply(self, reference: str, text: str, *, staff: Staff, source: str | None = None) -> Ticket:
+        """Send the citizen a staff member's words on the ticket's channel. `source`: the staff
+        message in the desk's thread it came from (its delivery is marked there); a reply from
+        elsewhere (the command line) is copied into the thread instead."""
         text = _required(text, "a reply")
         now = self.router.clock()
         async with self.db.transaction() as session:
@@ -131,11 +136,30 @@ class Desk:
             await self._start_work(session, ticket, staff, now)
             body = self.router.render_notice(ticket, "staff_reply", text=text)
             await self.router.send_to_citizen(
-                session, contact, body, ticket=ticket, author=staff.actor, author_name=staff.name, now=now
+                session,
+                contact,
+                body,
+                ticket=ticket,
+                author=staff.actor,
+                author_name=staff.name,
+                now=now,
+                desk_source=source,
             )
             await self._event(session, ticket, staff, "reply", text=text)
+            if self.router.desk_feed is not None and source is None:
+                await self.router.desk_feed.thread(
+                    session, ticket, author="staff", author_name=staff.name, text=text, now=now
+                )
             ticket.first_response_at = ticket.first_response_at or now
         self.router.outbox_written()
+        return ticket
+
+    async def note(self, reference: str, text: str, *, staff: Staff) -> Ticket:
+        """An internal note: kept on the ticket, never sent to the citizen."""
+        text = _required(text, "a note")
+        async with self.db.transaction() as session:
+            ticket = await self._ticket(session, reference)
+            await self._event(session, ticket, staff, "note", text=text)
         return ticket
 
     async def reassign(self, reference: str, department: str, *, reason: str, staff: Staff) -> Ticket:

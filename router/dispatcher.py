@@ -29,6 +29,9 @@ from store import Database, Outbox, OutboxStatus, data, utcnow
 log = logging.getLogger("router.dispatcher")
 
 FinalFailureHook = Callable[[Outbox, str], Awaitable[None]]
+SentHook = Callable[[Outbox], Awaitable[None]]
+# Fills a message in just before it is sent (a desk card shows the ticket as it is then).
+PrepareHook = Callable[[OutboundMessage], Awaitable[OutboundMessage]]
 
 
 class Dispatcher:
@@ -40,12 +43,16 @@ class Dispatcher:
         config: DispatcherConfig,
         clock: Callable[[], datetime] = utcnow,
         on_final_failure: FinalFailureHook | None = None,
+        on_sent: SentHook | None = None,
+        prepare: PrepareHook | None = None,
     ) -> None:
         self.db = db
         self.channels = dict(channels)
         self.config = config
         self.clock = clock
         self.on_final_failure = on_final_failure
+        self.on_sent = on_sent
+        self.prepare = prepare
         self._wakes = {name: asyncio.Event() for name in self.channels}
         self._overall = {
             name: Pacer(ch.rate_limit.per_second) for name, ch in channels.items() if ch.rate_limit.per_second
@@ -178,6 +185,8 @@ class Dispatcher:
         if not await self._still_ours(row):
             return None
         try:
+            if self.prepare is not None:
+                message = await self.prepare(message)
             result = await channel.send(message)
         except TransientSendError as exc:
             if exc.retry_after:
@@ -202,6 +211,11 @@ class Dispatcher:
                     last_error=None,
                 )
             channel.on_sent(message)
+            if self.on_sent is not None:
+                try:
+                    await self.on_sent(row)
+                except Exception:  # the message went out; a failed follow-up must not undo that
+                    log.exception("dispatcher: after sending outbox row %s", row.id)
         finally:
             # A recipient's next send waits its interval from when this one was done, not from when
             # it left: the provider counts arrivals, and the time on the way varies.

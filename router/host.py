@@ -9,7 +9,8 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from channels.base import DeliveryReport, InboundMessage, Receipt
+from channels.base import DeliveryReport, InboundMessage, Receipt, StaffAction, StaffResult
+from router.desk import Desk, DeskError, Staff, TicketNotFound
 from router.intake import Router
 from store import Database, data, utcnow
 
@@ -19,8 +20,9 @@ log = logging.getLogger("router.host")
 class RouterHost:
     """The `ChannelHost` the bot gives every channel."""
 
-    def __init__(self, router: Router, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, router: Router, desk: Desk, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.router = router
+        self.desk = desk
         self.db: Database = router.db
         self.clock = clock
 
@@ -74,3 +76,57 @@ class RouterHost:
 
     async def lead(self, job: str) -> bool:
         return await self.db.lead(job)
+
+    async def staff_action(self, action: StaffAction) -> StaffResult:
+        """A staff member's action from the desk, if their department lets them (ticket events name
+        them); the result says what to tell them."""
+        staff = Staff(id=action.staff_id, name=action.staff_name)
+        reference = action.reference or ""
+        try:
+            if action.kind != "lookup" and not await self._may_act(action, reference):
+                return StaffResult(
+                    False, f"You are not on the staff list of ticket {reference}'s department."
+                )
+            if action.kind == "reply":
+                ticket = await self.desk.reply(reference, action.text, staff=staff, source=action.source_id)
+                return StaffResult(True, f"Reply to {ticket.reference} queued for {ticket.channel}.")
+            if action.kind == "note":
+                await self.desk.note(reference, action.text, staff=staff)
+                return StaffResult(True, "Note kept on the ticket; the citizen does not see it.")
+            if action.kind == "claim":
+                ticket = await self.desk.claim(reference, staff=staff)
+                return StaffResult(True, f"{ticket.reference} is yours.")
+            if action.kind == "resolve":
+                ticket = await self.desk.resolve(reference, action.text, staff=staff)
+                return StaffResult(True, f"{ticket.reference} resolved; the citizen is told.")
+            if action.kind == "reassign":
+                ticket = await self.desk.reassign(
+                    reference, action.department or "", reason=action.reason, staff=staff
+                )
+                return StaffResult(True, f"{ticket.reference} sent to {ticket.department}.")
+            if action.kind in ("review_send", "review_edit"):
+                text = action.text if action.kind == "review_edit" else None
+                ticket = await self.desk.send_review(reference, staff=staff, entry_id=action.entry, text=text)
+                return StaffResult(True, f"Answer sent to {ticket.reference}.")
+            view = await self.desk.show(reference)
+            zone = self.router.config.zone
+            lines = tuple(
+                f"{e.at.astimezone(zone):%m-%d %H:%M} {e.kind}"
+                + (f" {e.from_status or ''}->{e.to_status}" if e.to_status else "")
+                + f" by {e.actor_name or e.actor}"
+                for e in view.events
+            )
+            t = view.ticket
+            return StaffResult(True, f"{t.reference}: {t.status}, {t.department or '-'}", lines)
+        except (TicketNotFound, DeskError) as exc:
+            return StaffResult(False, str(exc))
+
+    async def _may_act(self, action: StaffAction, reference: str) -> bool:
+        async with self.db.session() as session:
+            ticket = await data.get_ticket(session, reference=reference)
+        if ticket is None:
+            return True  # the desk says "no ticket" itself
+        department = self.router.departments.get(ticket.department or "")
+        allowed = department.staff if department else []
+        user = action.staff_id.split(":", 1)[-1]
+        return not allowed or action.staff_id in allowed or user in allowed

@@ -21,6 +21,7 @@ everything else goes to the sender privately.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,6 +34,7 @@ from knowledge import FaqEntry, KnowledgeHolder, Match, detect_language
 from router.calendar import WorkingCalendar
 from router.config import DepartmentConfig, RouterConfig
 from router.departments import KeywordRules, Route, choose_department
+from router.deskfeed import DeskFeed
 from router.lifecycle import check_transition
 from router.notices import Notices
 from router.replies import asks_for_person, rating_in, status_question
@@ -52,6 +54,12 @@ from store import (
 
 BOT = "bot"
 CITIZEN = "citizen"
+# A ticket in these states is with a department: its card is shown (and updated) in the desk...
+CARD_STATUSES = frozenset(
+    {TicketStatus.FORWARDED, TicketStatus.IN_PROGRESS, TicketStatus.REOPENED, TicketStatus.RESOLVED}
+)
+# ... and a later citizen message goes into its thread.
+THREAD_STATUSES = frozenset({TicketStatus.FORWARDED, TicketStatus.IN_PROGRESS, TicketStatus.REOPENED})
 RATING_BUTTONS = tuple(Button(label=str(n), value=str(n)) for n in range(1, 6))
 
 
@@ -94,6 +102,7 @@ class Router:
         self._sensitive_rules = KeywordRules((restricted, keyword) for keyword in config.sensitive.keywords)
         self._listeners: list[Callable[[], None]] = []
         self._media_listeners: list[Callable[[], None]] = []
+        self.desk_feed: DeskFeed | None = None  # set when a staff channel (Slack) is on
 
     def on_outbox(self, listener: Callable[[], None]) -> None:
         """Call `listener` after each commit that queued outgoing messages (wakes the dispatcher)."""
@@ -192,6 +201,14 @@ class Router:
         inbound = await self._store_inbound(session, contact, message, language)
         step = _Step(self, session, contact, inbound, now)
         receipt = await self._handle(session, step, message, decision, language)
+        if self.desk_feed is not None and inbound.ticket_id is not None and not step.created:
+            # A later message on a ticket a department has: into the ticket's thread.
+            ticket = await data.get_ticket_by_id(session, ticket_id=inbound.ticket_id)
+            if ticket is not None and ticket.status in THREAD_STATUSES:
+                photos = [a["media_id"] for a in inbound.attachments if a.get("media_id")]
+                await self.desk_feed.thread(
+                    session, ticket, author="citizen", text=message.text, photos=photos, now=now
+                )
         if message.public and inbound.ticket_id is not None:
             # Seen by everyone: only the reference goes back in public, once per ticket (X refuses a
             # repeated text), and everything else privately.
@@ -312,8 +329,10 @@ class Router:
             detail=dict(detail or {}),
             at=now,
         )
-        ticket.status = status
+        previous, ticket.status = ticket.status, status
         ticket.updated_at = now
+        if self.desk_feed is not None and (status in CARD_STATUSES or previous == TicketStatus.RESOLVED):
+            await self.desk_feed.card(session, ticket, now=now)
 
     async def forward(
         self,
@@ -394,6 +413,7 @@ class Router:
         author_name: str | None = None,
         buttons: Sequence[Button] = (),
         reply_to: str | None = None,
+        desk_source: str | None = None,
     ) -> Message:
         """Store an outgoing message and queue it on the contact's channel, in the caller's transaction.
         `reply_to` answers a provider's message in place (on X: a public reply to that post)."""
@@ -410,6 +430,8 @@ class Router:
                 buttons=[{"label": b.label, "value": b.value} for b in buttons],
                 language=ticket.language if ticket else contact.language,
                 reply_to=reply_to,
+                # The staff message in the desk this reply came from: its delivery is marked there.
+                raw={"desk_source": desk_source} if desk_source else None,
                 created_at=now,
             ),
         )
@@ -443,6 +465,49 @@ class Router:
         ticket = await data.get_ticket_by_id(session, ticket_id=message.ticket_id)
         return ticket.reference if ticket else None
 
+    # --- the staff desk's side of delivery ---------------------------------------------------
+
+    async def prepare_outgoing(self, message: OutboundMessage) -> OutboundMessage:
+        """Just before a send: a desk card is filled from the store as the ticket is now."""
+        desk = message.desk
+        if self.desk_feed is None or not desk or desk.get("kind") != "card" or "status" in desk:
+            return message
+        async with self.db.session() as session:
+            card = await self.desk_feed.render_card(session, str(desk.get("reference")))
+        if card is None:
+            return message
+        text = f"{card['reference']} [{card['status_name']}] {card['department_name']}: {card['text']}"
+        return dataclasses.replace(message, desk=card, text=text[:3000])
+
+    async def after_delivery(self, row: Outbox, *, delivered: bool, error: str | None = None) -> None:
+        """After a citizen-bound message was sent or failed for good: mark the staff message it came
+        from in the desk, and put a failure in the ticket's thread and the alerts inbox."""
+        feed = self.desk_feed
+        if feed is None or row.channel == feed.channel or row.message_id is None:
+            return
+        if delivered and row.ticket_id is None:
+            return
+        now = self.clock()
+        async with self.db.transaction() as session:
+            message = await data.get_message(session, message_id=row.message_id)
+            source = (message.raw or {}).get("desk_source") if message else None
+            if delivered and source is None:
+                return
+            ticket = await data.get_ticket_by_id(session, ticket_id=row.ticket_id) if row.ticket_id else None
+            detail = (
+                f"not delivered to the citizen ({row.channel}): {error}" if not delivered else "delivered"
+            )
+            if ticket is not None and source:
+                await feed.mark(session, ticket, source=source, delivered=delivered, detail=detail, now=now)
+            if not delivered:
+                if ticket is not None and not source:
+                    await feed.thread(session, ticket, author="system", text=detail, now=now)
+                where = f"ticket {ticket.reference}" if ticket else f"outbox row {row.id}"
+                await feed.alert(
+                    session, f"{where}: a message on {row.channel} {detail}", now=now, ticket=ticket
+                )
+        self.outbox_written()
+
     # --- what a pull channel shows --------------------------------------------------------
 
     async def conversation(self, channel: str, address: str) -> list[ConversationItem]:
@@ -472,6 +537,7 @@ class _Step:
     contact: Contact
     inbound: Message
     now: datetime
+    created: bool = False  # the message opened a new ticket
 
     def _attach(self, ticket: Ticket) -> None:
         self.inbound.ticket_id = ticket.id
@@ -582,6 +648,7 @@ class _Step:
             ),
         )
         self._attach(ticket)
+        self.created = True
         await data.add_event(
             self.session,
             ticket_id=_id(ticket),
@@ -631,6 +698,19 @@ class _Step:
                 },
             )
             await router.notify(self.session, ticket, self.contact, "received", now=now)
+            if router.desk_feed is not None:
+                suggestions = [
+                    {
+                        "entry": m.entry.id,
+                        "score": round(m.score, 4),
+                        "answer": router.faq_answer(m.entry, language),
+                    }
+                    for m in decision.matches[:3]
+                    if m.entry.handoff == "auto"
+                ]
+                await router.desk_feed.review(
+                    self.session, ticket, question=self.inbound.text, suggestions=suggestions, now=now
+                )
         else:
             await router.forward(
                 self.session,

@@ -178,6 +178,16 @@ class Sweeper:
         contact = await data.get_contact(session, contact_id=ticket.contact_id)
         assert contact is not None
         await self.router.notify(session, ticket, contact, "late", now=now)
+        if self.router.desk_feed is not None:
+            due = self.router.notices.due(ticket.due_at, self.router.desk_feed.language)
+            await self.router.desk_feed.thread(
+                session,
+                ticket,
+                author="system",
+                text=f"Late: escalated ({ticket.escalations}); the citizen was told the new time, {due}.",
+                mention=department.lead if department else None,
+                now=now,
+            )
 
 
 async def _claim(session: AsyncSession, *conditions: ColumnElement[bool] | BooleanClauseList) -> list[Ticket]:

@@ -146,6 +146,18 @@ async def find_inbound(session: AsyncSession, *, channel: str, provider_message_
     ).first()
 
 
+async def first_inbound(session: AsyncSession, *, ticket_id: int) -> Message | None:
+    """The citizen's first message of a ticket (what the ticket is about)."""
+    return (
+        await session.exec(
+            select(Message)
+            .where(Message.ticket_id == ticket_id, Message.direction == Direction.IN)
+            .order_by(col(Message.id))
+            .limit(1)
+        )
+    ).first()
+
+
 async def get_message(session: AsyncSession, *, message_id: int) -> Message | None:
     return await session.get(Message, message_id)
 

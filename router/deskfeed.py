@@ -1,0 +1,234 @@
+"""The staff desk's feed: what the department inboxes (Slack channels) are shown, as outbox rows.
+
+The router decides what staff see; the staff channel's adapter (channels/slack.py) only renders it.
+Each row is an `OutboundMessage` on the desk channel whose `recipient` is an inbox (a department's
+`slack_channel`, the review or alerts inbox), whose `reply_to` is the ticket's reference (the key of
+its thread) and whose `desk` says what to show, one of these kinds:
+
+  card    {"kind": "card", "reference", "status", "status_name", "department", "department_name",
+           "origin" (the citizen's channel), "language", "category", "text" (the citizen's first
+           message), "photos" [media ids], "contact" (masked unless the department shows it in full),
+           "due" (written in the city's time) | None, "assignee" | None, "sensitive",
+           "actions" ["claim", "resolve", "reassign"] (those that fit the status),
+           "departments" [[id, name], ...] (the reassign picker)}
+          The ticket's card: posted once per inbox (the adapter remembers where), then updated in
+          place whenever the ticket changes. After a reassignment the new inbox gets a new card.
+  thread  {"kind": "thread", "reference", "author" ("citizen" | "city" | "staff" | "system"),
+           "author_name" | None, "text", "photos" [media ids], "mention" (a user to notify) | None}
+          A line in the ticket's thread: a later citizen message, a reply sent from elsewhere than
+          the thread, an escalation (mentioning the department's lead), a failed delivery.
+  mark    {"kind": "mark", "reference", "source" (the provider's id of the staff message),
+           "delivered": bool, "detail"}
+          Whether a staff member's reply from the thread reached the citizen.
+  review  {"kind": "review", "reference", "question", "language", "due", "suggestions":
+           [{"entry", "score", "answer"}, ...]}
+          An item of the same-day review queue, posted to the review inbox.
+  alert   {"kind": "alert", "text"}
+          For administrators, posted to the alerts inbox: a delivery that failed for good, a
+          broken FAQ edit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from channels.base import OutboundMessage
+from router.config import DepartmentConfig, DeskConfig
+from router.notices import Notices
+from store import Message, Outbox, Ticket, TicketStatus, data
+
+# What a department can do to a ticket in each state, as the card's buttons.
+_ACTIONS = {
+    TicketStatus.FORWARDED: ("claim", "resolve", "reassign"),
+    TicketStatus.REOPENED: ("claim", "resolve", "reassign"),
+    TicketStatus.IN_PROGRESS: ("resolve", "reassign"),
+    TicketStatus.REVIEW: ("claim", "reassign"),
+}
+
+
+def mask(address: str) -> str:
+    """A contact as staff may see it by default: enough to tell two apart, not to call them."""
+    if len(address) <= 4:
+        return "****"
+    return f"{address[:3]}{'*' * max(4, len(address) - 7)}{address[-4:]}"
+
+
+class DeskFeed:
+    """Writes the desk's rows in the caller's transaction (so a card never goes missing)."""
+
+    def __init__(
+        self,
+        *,
+        channel: str,
+        config: DeskConfig,
+        departments: Mapping[str, DepartmentConfig],
+        notices: Notices,
+        default_language: str,
+    ) -> None:
+        self.channel = channel
+        self.config = config
+        self.departments = departments
+        self.notices = notices
+        self.language = config.language or default_language
+
+    def inbox(self, department: str | None) -> str | None:
+        found = self.departments.get(department or "")
+        return found.slack_channel if found else None
+
+    async def card(self, session: AsyncSession, ticket: Ticket, *, now: datetime) -> None:
+        """Queue the ticket's card for its inbox; what it shows is read when it is sent (`render_card`),
+        so a card queued mid-change shows the ticket as it ended up."""
+        inbox = self.inbox(ticket.department)
+        if inbox is None:
+            return
+        desk = {"kind": "card", "reference": ticket.reference}
+        await self._queue(session, inbox, ticket, desk, f"{ticket.reference}", now=now)
+
+    async def render_card(self, session: AsyncSession, reference: str) -> dict[str, Any] | None:
+        """The card's content from the store as it is now (None when the ticket is gone)."""
+        ticket = await data.get_ticket(session, reference=reference)
+        if ticket is None:
+            return None
+        contact = await data.get_contact(session, contact_id=ticket.contact_id)
+        department = self.departments.get(ticket.department or "")
+        first = await data.first_inbound(session, ticket_id=ticket.id or 0)
+        photos = [a.get("media_id") for a in (first.attachments if first else []) if a.get("media_id")]
+        address = contact.address if contact else ""
+        return {
+            "kind": "card",
+            "reference": ticket.reference,
+            "status": ticket.status,
+            "status_name": self.notices.status_name(ticket.status, self.language),
+            "department": ticket.department,
+            "department_name": department.display_name(self.language) if department else ticket.department,
+            "origin": ticket.channel,
+            "language": ticket.language,
+            "category": ticket.category,
+            "text": first.text if first else "",
+            "photos": photos,
+            "contact": address if department and department.show_full_contact else mask(address),
+            "due": self.notices.due(ticket.due_at, self.language) if ticket.due_at else None,
+            "assignee": ticket.assignee_name,
+            "sensitive": ticket.sensitive,
+            "actions": list(_ACTIONS.get(TicketStatus(ticket.status), ())),
+            "departments": [[key, d.display_name(self.language)] for key, d in self.departments.items()],
+        }
+
+    async def thread(
+        self,
+        session: AsyncSession,
+        ticket: Ticket,
+        *,
+        author: str,
+        text: str,
+        now: datetime,
+        author_name: str | None = None,
+        photos: list[int] | None = None,
+        mention: str | None = None,
+    ) -> None:
+        inbox = self.inbox(ticket.department)
+        if inbox is None:
+            return
+        desk = {
+            "kind": "thread",
+            "reference": ticket.reference,
+            "author": author,
+            "author_name": author_name,
+            "text": text,
+            "photos": photos or [],
+            "mention": mention,
+        }
+        await self._queue(session, inbox, ticket, desk, f"{ticket.reference} {author}: {text}", now=now)
+
+    async def mark(
+        self,
+        session: AsyncSession,
+        ticket: Ticket,
+        *,
+        source: str,
+        delivered: bool,
+        detail: str,
+        now: datetime,
+    ) -> None:
+        inbox = self.inbox(ticket.department)
+        if inbox is None:
+            return
+        desk = {"kind": "mark", "reference": ticket.reference, "source": source, "delivered": delivered}
+        desk["detail"] = detail
+        await self._queue(session, inbox, ticket, desk, f"{ticket.reference}: {detail}", now=now)
+
+    async def review(
+        self,
+        session: AsyncSession,
+        ticket: Ticket,
+        *,
+        question: str,
+        suggestions: list[dict[str, Any]],
+        now: datetime,
+    ) -> None:
+        if self.config.review_inbox is None:
+            return
+        desk = {
+            "kind": "review",
+            "reference": ticket.reference,
+            "question": question,
+            "language": ticket.language,
+            "due": self.notices.due(ticket.due_at, self.language) if ticket.due_at else None,
+            "suggestions": suggestions,
+        }
+        await self._queue(
+            session, self.config.review_inbox, ticket, desk, f"{ticket.reference} review: {question}", now=now
+        )
+
+    async def alert(
+        self, session: AsyncSession, text: str, *, now: datetime, ticket: Ticket | None = None
+    ) -> None:
+        if self.config.alerts_inbox is None:
+            return
+        await self._queue(
+            session, self.config.alerts_inbox, ticket, {"kind": "alert", "text": text}, text, now=now
+        )
+
+    async def _queue(
+        self,
+        session: AsyncSession,
+        inbox: str,
+        ticket: Ticket | None,
+        desk: dict[str, Any],
+        fallback: str,
+        *,
+        now: datetime,
+    ) -> None:
+        # The desk rows of one ticket go to one inbox in order; the dispatcher keeps that order.
+        row = await data.add_outbox(
+            session,
+            row=Outbox(
+                idempotency_key=f"desk-{desk['kind']}-{ticket.id if ticket else 0}-{uuid.uuid4().hex[:16]}",
+                ticket_id=ticket.id if ticket else None,
+                channel=self.channel,
+                recipient=inbox,
+                payload={},
+                next_attempt_at=now,
+                created_at=now,
+            ),
+        )
+        message = OutboundMessage(
+            channel=self.channel,
+            recipient=inbox,
+            text=fallback[:3000],
+            idempotency_key=row.idempotency_key,
+            reply_to=ticket.reference if ticket else None,
+            desk=desk,
+        )
+        row.payload = message.to_payload()
+        session.add(row)
+
+
+def staff_message_source(message: Message) -> str | None:
+    """The provider's id of the staff message a citizen-bound reply came from (its delivery mark)."""
+    return (message.raw or {}).get("desk_source")
