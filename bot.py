@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from sqlalchemy import text
 
 from channels import Channel, ChannelsConfig
+from channels.slack import SlackChannel
 from channels.sms import SmsChannel
 from channels.telegram import TelegramChannel
 from channels.terminal import TerminalChannel
@@ -304,7 +305,7 @@ async def build(
 
 
 def provider_channels(config: BotConfig) -> list[Channel]:
-    """The provider channels enabled in config (SMS, Telegram, X)."""
+    """The provider channels enabled in config (SMS, Telegram, X, and Slack for the staff)."""
     public_url = config.server.public_url
     section = config.channels
     enabled: list[Channel] = []
@@ -314,6 +315,8 @@ def provider_channels(config: BotConfig) -> list[Channel]:
         enabled.append(TelegramChannel(section.telegram, public_url=public_url))
     if section.x.enabled:
         enabled.append(XChannel(section.x, public_url=public_url))
+    if section.slack.enabled:
+        enabled.append(SlackChannel(section.slack, public_url=public_url))
     return enabled
 
 

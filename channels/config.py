@@ -1,5 +1,6 @@
 from pydantic import BaseModel, ConfigDict, Field
 
+from channels.slack import SlackConfig
 from channels.sms import SmsConfig
 from channels.telegram import TelegramConfig
 from channels.webchat import WebchatConfig
@@ -15,3 +16,4 @@ class ChannelsConfig(BaseModel):
     sms: SmsConfig = Field(default_factory=SmsConfig)
     telegram: TelegramConfig = Field(default_factory=TelegramConfig)
     x: XConfig = Field(default_factory=XConfig)
+    slack: SlackConfig = Field(default_factory=SlackConfig)  # the staff desk

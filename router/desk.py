@@ -107,16 +107,17 @@ class Desk:
         now = self.router.clock()
         async with self.db.transaction() as session:
             ticket = await self._ticket(session, reference)
-            if (
-                not await self._start_work(session, ticket, staff, now)
-                and ticket.status != TicketStatus.IN_PROGRESS
-            ):
+            started = await self._start_work(session, ticket, staff, now)
+            if not started and ticket.status != TicketStatus.IN_PROGRESS:
                 raise DeskError(
                     f"ticket {ticket.reference} is {ticket.status}; only a forwarded or reopened "
                     "ticket can be claimed"
                 )
             ticket.assignee, ticket.assignee_name = staff.actor, staff.name
             await self._event(session, ticket, staff, "claimed")
+            if started:  # the citizen hears that a person has it (not again when it changes hands)
+                contact = await self._contact(session, ticket)
+                await self.router.notify(session, ticket, contact, "claimed", now=now)
             if self.router.desk_feed is not None:
                 await self.router.desk_feed.card(session, ticket, now=now)  # shows the assignee
         self.router.outbox_written()

@@ -18,6 +18,7 @@ NOTICES = (
     "sensitive_received",  # a sensitive report, handled confidentially: {reference} {due}
     "joined",  # a later message added to an open ticket: {reference}
     "staff_reply",  # {reference} {department} {text}
+    "claimed",  # a staff member took the ticket: {reference} {department} {due}
     "resolved",  # {reference} {text}, with the request for a 1-5 rating
     "rated",  # thanks for the rating; a comment may follow
     "comment_thanks",  # thanks for the comment

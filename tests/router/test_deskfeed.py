@@ -124,6 +124,8 @@ async def test_claim_reassign_and_resolve_update_the_card_and_tell_the_citizen(c
     await desk_posts(desk, 1)
 
     assert (await bot.host.staff_action(StaffAction(kind="claim", reference=reference, **KIM))).ok
+    claimed = (await citizen.pop()).text
+    assert claimed.startswith(f"접수번호 {reference}: 교통도로과 담당자가 처리하고 있습니다")
     cards = await desk_posts(desk, 2)  # the status change and the assignee: each refreshes the card
     assert (
         cards[-1].desk

@@ -253,6 +253,7 @@ async def test_staff_reopen_and_reassign_leave_reasons_in_the_trail(city: City, 
     await memory.pop()
     assert receipt.reference
     await bot.desk.claim(receipt.reference, staff=KIM)
+    assert "is working on it" in (await memory.pop()).text  # the citizen hears a person has it
     t = await bot.desk.reassign(receipt.reference, "safety", reason="exposed wires", staff=KIM)
     assert t.status == TicketStatus.FORWARDED and t.department == "safety" and t.assignee is None
     assert (await memory.pop()).text.startswith(f"Ticket {t.reference}: sent to Public Safety.")

@@ -54,6 +54,7 @@ ALLOWED = {
     "sensitive_received": {"reference", "due"},
     "joined": {"reference"},
     "staff_reply": {"reference", "department", "text"},
+    "claimed": {"reference", "department", "due"},
     "resolved": {"reference", "text"},
     "rated": set(),
     "comment_thanks": set(),
