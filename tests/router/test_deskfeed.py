@@ -5,6 +5,7 @@ tests render the same rows against a stand-in for Slack."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import ClassVar
 
@@ -14,7 +15,7 @@ from bot import Bot, build
 from channels.base import OutboundMessage, StaffAction
 from channels.memory import MemoryChannel
 from store import Database
-from tests.conftest import ROOT, config_for_tests
+from tests.conftest import ROOT, FakeClock, config_for_tests
 
 
 class Desk(MemoryChannel):
@@ -232,3 +233,33 @@ async def test_a_broken_faq_edit_is_an_alert(city: City) -> None:
     [alert] = await desk_posts(desk, 1)
     assert alert.recipient == "#alerts" and alert.desk and "waste.yaml" in alert.desk["text"]
     assert "waste.yaml:12" in alert.desk["text"] and "bulky-waste" in alert.desk["text"]
+
+
+async def test_an_escalation_is_in_the_thread_and_mentions_the_lead(
+    database: Database, tmp_path: Path, clock: FakeClock
+) -> None:
+    config = config_for_tests(tmp_path)
+    transport = config.departments["transport"].model_copy(update={"lead": "U0LEAD"})
+    config = config.model_copy(update={"departments": {**config.departments, "transport": transport}})
+    citizen, desk = MemoryChannel(), Desk()
+    bot = await build(
+        config, base_dir=ROOT, channels=[citizen, desk], webchat=False, db=database, clock=clock
+    )
+    async with bot.running(sweeps=False):
+        receipt = await citizen.push("가로등이 고장났어요 어두워요")
+        await citizen.pop()
+        await desk_posts(desk, 1)
+        ticket = (await bot.desk.show(receipt.reference or "")).ticket
+        assert ticket.due_at is not None
+        clock.now = ticket.due_at + timedelta(minutes=1)
+        result = await bot.sweeper.sweep_once()
+        assert result.escalated == 1
+        bot.dispatcher.wake()
+        late = await citizen.pop()
+        assert late.text == bot.router.render_notice(
+            (await bot.desk.show(receipt.reference or "")).ticket, "late"
+        )
+        [line] = await desk_posts(desk, 1)  # no status change: no card, one line in the thread
+        assert line.desk and line.desk["kind"] == "thread" and line.desk["author"] == "system"
+        assert line.desk["mention"] == "U0LEAD"
+        assert "escalated" in line.desk["text"]
