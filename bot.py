@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import re
+import secrets
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -52,6 +53,7 @@ from router.calendar import WorkingCalendar
 from router.deskfeed import DeskFeed
 from router.host import RouterHost
 from router.media import MediaFetcher
+from router.medialinks import MediaLinks
 from router.sweep import Sweeper
 from store import Database, Outbox, OutboxStatus, StoreConfig, data, open_database, utcnow
 
@@ -69,6 +71,10 @@ class ServerConfig(BaseModel):
     port: int = Field(default=8080, ge=0, le=65535)
     public_url: str = "http://localhost:8080"
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Signs the links to citizens' photos that the staff desk shows (/media/ID); unset, a random one
+    # is made at start-up, and links die with the process.
+    media_secret: str = ""
+    media_link_hours: float = Field(default=72.0, gt=0)
 
 
 class BotConfig(BaseModel):
@@ -183,6 +189,7 @@ class Bot:
     sweeper: Sweeper
     host: RouterHost
     channels: dict[str, Channel]
+    media_links: MediaLinks
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def report_knowledge_error(self, error: KnowledgeError) -> None:
@@ -272,6 +279,10 @@ async def build(
         adapters[channel.name] = channel
     for channel in channels:
         adapters[channel.name] = channel
+    secret = config.server.media_secret or secrets.token_hex(32)
+    media_links = MediaLinks(
+        public_url=config.server.public_url, secret=secret, valid_hours=config.server.media_link_hours
+    )
     if "slack" in adapters:  # the staff desk: cards, threads and alerts go to it
         router.desk_feed = DeskFeed(
             channel="slack",
@@ -279,6 +290,7 @@ async def build(
             departments=config.departments,
             notices=notices,
             default_language=config.router.default_language,
+            media_links=media_links,
         )
 
     async def failed_for_good(row: Outbox, error: str) -> None:
@@ -301,7 +313,9 @@ async def build(
     router.on_media(media.wake)
     desk = Desk(router)
     host = RouterHost(router, desk, clock=clock)
-    return Bot(config, db, knowledge, router, desk, dispatcher, media, Sweeper(router), host, adapters)
+    return Bot(
+        config, db, knowledge, router, desk, dispatcher, media, Sweeper(router), host, adapters, media_links
+    )
 
 
 def provider_channels(config: BotConfig) -> list[Channel]:
@@ -345,12 +359,31 @@ def make_app(bot: Bot) -> web.Application:
     async def home(request: web.Request) -> web.Response:
         raise web.HTTPFound("/chat")
 
+    async def media(request: web.Request) -> web.Response:
+        """A citizen's photo, for a signed link that has not expired (the staff desk shows them)."""
+        raw_id = request.match_info["media_id"]
+        query = request.query
+        if not raw_id.isdigit() or not bot.media_links.valid(
+            int(raw_id), query.get("expires", ""), query.get("sig", "")
+        ):
+            return web.json_response({"error": "forbidden"}, status=403)
+        async with bot.db.session() as session:
+            found = await data.get_media(session, media_id=int(raw_id))
+        if found is None or found.data is None:
+            return web.json_response({"error": "no such photo (yet)"}, status=404)
+        return web.Response(
+            body=found.data,
+            content_type=found.content_type or "application/octet-stream",
+            headers={"Cache-Control": "private, max-age=3600"},
+        )
+
     async def stop_channels(app: web.Application) -> None:
         for channel in bot.channels.values():
             await channel.stop()
 
     app.on_shutdown.append(stop_channels)  # before aiohttp waits for open requests (long-polls)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/media/{media_id}", media)
     if "webchat" in bot.channels:
         app.router.add_get("/", home)
     for channel in bot.channels.values():

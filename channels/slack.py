@@ -539,6 +539,9 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+_MAX_IMAGES = 5  # image blocks on a card; the rest are named in the photo line
+
+
 def _photos(photos: Sequence[Any]) -> str | None:
     if not photos:
         return None
@@ -581,6 +584,9 @@ def card_blocks(desk: dict[str, Any], note_prefix: str = "note:") -> list[dict[s
     if text:
         quoted = "\n".join(f"> {line}" for line in _escape(text).splitlines())
         blocks.append({"type": "section", "text": _mrkdwn(_cut(quoted, _MAX_SECTION))})
+    # Slack fetches each image from our signed, expiring link (router/medialinks.py).
+    for n, link in enumerate((desk.get("photo_links") or [])[:_MAX_IMAGES], start=1):
+        blocks.append({"type": "image", "image_url": link, "alt_text": f"the citizen's photo {n}"})
     photos = _photos(desk.get("photos") or [])
     if photos:
         blocks.append({"type": "context", "elements": [_mrkdwn(_cut(photos, _MAX_FIELD))]})

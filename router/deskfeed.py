@@ -7,7 +7,8 @@ its thread) and whose `desk` says what to show, one of these kinds:
 
   card    {"kind": "card", "reference", "status", "status_name", "department", "department_name",
            "origin" (the citizen's channel), "language", "category", "text" (the citizen's first
-           message), "photos" [media ids], "contact" (masked unless the department shows it in full),
+           message), "photos" [media ids], "photo_links" [signed URLs of them, valid for a while], "contact"
+           (masked unless the department shows it in full),
            "due" (written in the city's time) | None, "assignee" | None, "sensitive",
            "actions" ["claim", "resolve", "reassign"] (those that fit the status),
            "departments" [[id, name], ...] (the reassign picker)}
@@ -39,6 +40,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from channels.base import OutboundMessage
 from router.config import DepartmentConfig, DeskConfig
+from router.medialinks import MediaLinks
 from router.notices import Notices
 from store import Message, Outbox, Ticket, TicketStatus, data
 
@@ -69,8 +71,10 @@ class DeskFeed:
         departments: Mapping[str, DepartmentConfig],
         notices: Notices,
         default_language: str,
+        media_links: MediaLinks | None = None,
     ) -> None:
         self.channel = channel
+        self.media_links = media_links
         self.config = config
         self.departments = departments
         self.notices = notices
@@ -97,7 +101,7 @@ class DeskFeed:
         contact = await data.get_contact(session, contact_id=ticket.contact_id)
         department = self.departments.get(ticket.department or "")
         first = await data.first_inbound(session, ticket_id=ticket.id or 0)
-        photos = [a.get("media_id") for a in (first.attachments if first else []) if a.get("media_id")]
+        photos = [int(a["media_id"]) for a in (first.attachments if first else []) if a.get("media_id")]
         address = contact.address if contact else ""
         return {
             "kind": "card",
@@ -111,6 +115,8 @@ class DeskFeed:
             "category": ticket.category,
             "text": first.text if first else "",
             "photos": photos,
+            # Signed, expiring links the staff tool can show the photos from.
+            "photo_links": [self.media_links.link(m) for m in photos] if self.media_links else [],
             "contact": address if department and department.show_full_contact else mask(address),
             "due": self.notices.due(ticket.due_at, self.language) if ticket.due_at else None,
             "assignee": ticket.assignee_name,

@@ -223,3 +223,32 @@ async def test_a_forged_request_is_refused_and_a_retried_event_acts_once(city: C
     assert city.citizen.pending() == 0  # once
     view = await city.bot.desk.show(reference)
     assert [e.kind for e in view.events].count("reply") == 1
+
+
+async def test_the_card_shows_the_citizens_photo_from_a_signed_link(city: City) -> None:
+    from urllib.parse import urlsplit
+
+    from channels.base import Attachment
+
+    city.citizen.files["https://provider.example/p1"] = (b"\xff\xd8 the pothole", "image/jpeg")
+    photo = Attachment("https://provider.example/p1", "image/jpeg")
+    receipt = await city.citizen.push("도로에 큰 구멍이 있어요 위험해요", attachments=(photo,))
+    assert receipt.reference
+    await until(lambda: city.cards("dept-transport"))
+    [card] = city.cards("dept-transport")
+    [image] = [b for b in card.blocks if b["type"] == "image"]
+    link = urlsplit(image["image_url"])
+    assert f"{link.scheme}://{link.netloc}" == city.bot.config.server.public_url
+
+    async def fetched() -> bytes:
+        response = await city.client.get(f"{link.path}?{link.query}")
+        return await response.read() if response.status == 200 else b""
+
+    deadline = time.monotonic() + 10
+    while (body := await fetched()) != b"\xff\xd8 the pothole":
+        assert time.monotonic() < deadline, body
+        await asyncio.sleep(0.05)
+    forged = link.query.replace("sig=", "sig=0")
+    assert (await city.client.get(f"{link.path}?{forged}")).status == 403
+    expired = city.bot.media_links.link(int(link.path.rsplit("/", 1)[1]), now=time.time() - 10 * 86400)
+    assert (await city.client.get(urlsplit(expired).path + "?" + urlsplit(expired).query)).status == 403
