@@ -58,8 +58,8 @@ CITIZEN = "citizen"
 CARD_STATUSES = frozenset(
     {TicketStatus.FORWARDED, TicketStatus.IN_PROGRESS, TicketStatus.REOPENED, TicketStatus.RESOLVED}
 )
-# ... and a later citizen message goes into its thread.
-THREAD_STATUSES = frozenset({TicketStatus.FORWARDED, TicketStatus.IN_PROGRESS, TicketStatus.REOPENED})
+# ... and a later citizen message goes into its thread (after a resolution: the rating and comment).
+THREAD_STATUSES = CARD_STATUSES
 RATING_BUTTONS = tuple(Button(label=str(n), value=str(n)) for n in range(1, 6))
 
 

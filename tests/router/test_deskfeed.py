@@ -150,6 +150,14 @@ async def test_claim_reassign_and_resolve_update_the_card_and_tell_the_citizen(c
     assert "교체 완료" in told.text and [b.value for b in told.buttons] == ["1", "2", "3", "4", "5"]
     [card] = await desk_posts(desk, 1)
     assert card.desk and card.desk["status"] == "resolved" and card.desk["actions"] == []
+    await citizen.push("5")  # the rating goes into the thread for the department to see
+    await citizen.pop()
+    [line] = await desk_posts(desk, 1)
+    assert line.desk and (line.desk["kind"], line.desk["author"], line.desk["text"]) == (
+        "thread",
+        "citizen",
+        "5",
+    )
 
 
 async def test_a_department_may_limit_who_acts_and_a_refusal_says_why(
