@@ -271,3 +271,12 @@ async def test_an_escalation_is_in_the_thread_and_mentions_the_lead(
         assert line.desk and line.desk["kind"] == "thread" and line.desk["author"] == "system"
         assert line.desk["mention"] == "U0LEAD"
         assert "escalated" in line.desk["text"]
+
+
+async def test_a_sensitive_ticket_cannot_be_looked_up_by_anyone(city: City) -> None:
+    bot, citizen, desk = city
+    receipt = await citizen.push("공무원이 뇌물을 요구했습니다")
+    [card] = await desk_posts(desk, 1)
+    assert card.recipient == "#restricted-integrity"  # only the restricted inbox sees it
+    found = await bot.host.staff_action(StaffAction(kind="lookup", reference=receipt.reference, **KIM))
+    assert not found.ok and found.lines == ()
