@@ -283,7 +283,9 @@ async def build(
     media_links = MediaLinks(
         public_url=config.server.public_url, secret=secret, valid_hours=config.server.media_link_hours
     )
-    if "slack" in adapters:  # the staff desk: cards, threads and alerts go to it
+    # The staff desk: cards, threads and alerts go to it. Also from a process that does not run the
+    # Slack adapter itself (`bot.py tickets ...`): the server's dispatcher delivers those rows.
+    if "slack" in adapters or config.channels.slack.enabled:
         router.desk_feed = DeskFeed(
             channel="slack",
             config=config.router.desk,

@@ -280,3 +280,30 @@ async def test_a_sensitive_ticket_cannot_be_looked_up_by_anyone(city: City) -> N
     assert card.recipient == "#restricted-integrity"  # only the restricted inbox sees it
     found = await bot.host.staff_action(StaffAction(kind="lookup", reference=receipt.reference, **KIM))
     assert not found.ok and found.lines == ()
+
+
+async def test_staff_acting_from_the_command_line_update_the_desk_too(
+    database: Database, tmp_path: Path
+) -> None:
+    from sqlmodel import select
+
+    from channels.slack import SlackConfig
+    from router import Staff
+    from store import Outbox
+    from tests.conftest import with_channels
+
+    slack = SlackConfig(enabled=True, bot_token="xoxb-x", signing_secret="s")
+    citizen = MemoryChannel()
+    config = with_channels(config_for_tests(tmp_path), slack=slack)
+    server = await build(
+        config, base_dir=ROOT, channels=[citizen], webchat=False, db=database, providers=False
+    )
+    await citizen.start(server.host)
+    receipt = await citizen.push("가로등이 고장났어요 어두워요")
+    # `bot.py tickets reply` builds the bot without the Slack adapter, like this:
+    cli = await build(config, base_dir=ROOT, webchat=False, providers=False, db=database, migrate=False)
+    await cli.desk.reply(receipt.reference or "", "내일 수리합니다", staff=Staff(id="cli:park", name="Park"))
+    async with database.session() as session:
+        rows = (await session.exec(select(Outbox).where(Outbox.channel == "slack"))).all()
+    kinds = [r.payload["desk"]["kind"] for r in rows]
+    assert kinds.count("thread") == 1 and "card" in kinds  # waiting for the server to send them
