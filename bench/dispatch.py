@@ -38,11 +38,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from bench/: the project's packages live one level up
 
 import bot as bot_module  # noqa: E402
+from channels.segments import sms_segments  # noqa: E402
 from channels.settings import RateLimitConfig  # noqa: E402
 from channels.sms import SmsConfig  # noqa: E402
 from channels.telegram import TelegramConfig  # noqa: E402
 from channels.x import XConfig  # noqa: E402
-from router.segments import sms_segments  # noqa: E402
 from store import OutboxStatus, StoreConfig, data, utcnow  # noqa: E402
 from tests.fakes.telegram import FakeTelegram  # noqa: E402
 from tests.fakes.twilio import FakeTwilio  # noqa: E402

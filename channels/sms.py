@@ -50,8 +50,8 @@ from channels.base import (
     WebhookChannel,
     buttons_as_text,
 )
+from channels.segments import sms_segments
 from channels.settings import RateLimitConfig
-from router.segments import sms_segments
 
 log = logging.getLogger("channels.sms")
 

@@ -26,8 +26,8 @@ from channels.base import (
     Receipt,
     TransientSendError,
 )
+from channels.segments import sms_encoding, sms_segments
 from channels.sms import SmsChannel, SmsConfig, command_of, split_sms
-from router.segments import sms_encoding, sms_segments
 from tests.fakes.twilio import FakeTwilio, inbound_params, new_sid, sign
 
 ACCOUNT = new_sid("AC")

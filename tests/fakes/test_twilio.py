@@ -17,7 +17,7 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from router.segments import sms_segments
+from channels.segments import sms_segments
 from tests.fakes.twilio import (
     FakeTwilio,
     inbound_params,
@@ -100,7 +100,7 @@ async def test_num_segments_is_computed_as_twilio_bills(fake: FakeTwilio, body: 
         message = await client.messages.create_async(to=CITIZEN, messaging_service_sid=SERVICE, body=body)
     assert message.num_segments == str(segments)
     assert fake.sent[0].from_ is None and fake.sent[0].messaging_service_sid == SERVICE
-    # Written apart from router/segments.py: the two must agree.
+    # Written apart from channels/segments.py: the two must agree.
     assert segment_count(body) == sms_segments(body) == segments
 
 

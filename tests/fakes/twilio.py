@@ -69,7 +69,7 @@ def rfc2822(at: datetime | None = None) -> str:
     return format_datetime((at or datetime.now(UTC)).astimezone(UTC))
 
 
-# --- SMS segments, written apart from router/segments.py on purpose: the fake must not share a bug.
+# --- SMS segments, written apart from channels/segments.py on purpose: the fake must not share a bug.
 
 _GSM7 = set(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"

@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
+from channels.segments import sms_encoding, sms_length, sms_segments
 from router.notices import NOTICES, STATUSES, Notices
-from router.segments import sms_encoding, sms_length, sms_segments
 
 NOTICES_FILE = Path(__file__).resolve().parents[2] / "router" / "notices.yaml"
 LANGUAGES = ("ko", "en", "zh", "ja", "vi", "mn")
