@@ -2,8 +2,8 @@
 
 An adapter translates: a provider's request into `InboundMessage`s, an `OutboundMessage` into a
 provider call. It never touches the store and never decides anything; it hands what it parsed to
-the `InboundHandler` it was started with (the router's intake) and acknowledges the provider only
-after that handler returned, i.e. after the message was committed.
+the `ChannelHost` it was started with (`host.intake`, the router's intake) and acknowledges the
+provider only after that returned, i.e. after the message was committed.
 """
 
 from __future__ import annotations

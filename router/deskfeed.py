@@ -42,7 +42,7 @@ from channels.base import OutboundMessage
 from router.config import DepartmentConfig, DeskConfig
 from router.medialinks import MediaLinks
 from router.notices import Notices
-from store import Message, Outbox, Ticket, TicketStatus, data
+from store import Outbox, Ticket, TicketStatus, data
 
 # What a department can do to a ticket in each state, as the card's buttons.
 _ACTIONS = {
@@ -233,8 +233,3 @@ class DeskFeed:
         )
         row.payload = message.to_payload()
         session.add(row)
-
-
-def staff_message_source(message: Message) -> str | None:
-    """The provider's id of the staff message a citizen-bound reply came from (its delivery mark)."""
-    return (message.raw or {}).get("desk_source")

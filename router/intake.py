@@ -487,12 +487,15 @@ class Router:
             return
         if delivered and row.ticket_id is None:
             return
+        # Read first: most sent messages are not staff replies, and on SQLite a write transaction
+        # here would queue every send behind the one writer.
+        async with self.db.session() as session:
+            message = await data.get_message(session, message_id=row.message_id)
+        source = (message.raw or {}).get("desk_source") if message else None
+        if delivered and source is None:
+            return
         now = self.clock()
         async with self.db.transaction() as session:
-            message = await data.get_message(session, message_id=row.message_id)
-            source = (message.raw or {}).get("desk_source") if message else None
-            if delivered and source is None:
-                return
             ticket = await data.get_ticket_by_id(session, ticket_id=row.ticket_id) if row.ticket_id else None
             detail = (
                 f"not delivered to the citizen ({row.channel}): {error}" if not delivered else "delivered"
