@@ -1,12 +1,16 @@
-"""Guess a message's language from the scripts its letters are written in.
-
-A first version: it cannot tell English from Vietnamese typed without diacritics, nor any two
-languages sharing a script beyond the six the city serves. A statistical identifier comes later.
+"""Guess a message's language: by the scripts its letters are written in first (Hangul, kana, Han and
+Cyrillic decide most texts outright), then, for Latin and Cyrillic letters, by py3langid, a packaged
+statistical identifier, when it is sure: English and Vietnamese without diacritics, French, Spanish,
+Russian and others that the city does not serve but should recognise (their answers fall back to
+English).
 """
 
 from __future__ import annotations
 
+import threading
 import unicodedata
+from functools import cache
+from typing import Any
 
 # Tie order: a script earlier here wins a tie with a later one. Latin comes last because citizens mix
 # English words into Korean (and the other languages), rarely the other way round.
@@ -58,8 +62,41 @@ def detect_language(text: str, default: str = "ko") -> str:
     if weights[best] == 0:
         return default
     if best == "latin":
-        return "vi" if vietnamese >= _VIETNAMESE_SHARE * weights["latin"] else "en"
+        if vietnamese >= _VIETNAMESE_SHARE * weights["latin"]:
+            return "vi"
+        return _identify(text, _LATIN, fallback="en")
+    if best == "mn":
+        return _identify(text, _CYRILLIC, fallback="mn")
     return best
+
+
+# The languages the identifier may choose among, by script; the first is what a doubtful text gets.
+_LATIN = ("en", "vi", "fr", "de", "es", "pt", "it", "id", "ms", "tl", "tr", "nl")
+_CYRILLIC = ("mn", "ru", "kk", "uk")
+# Below this probability (or for texts of fewer letters) the script's default language stands:
+# two words of English are too short for a statistical guess ("ok", "hello" look like anything).
+_SURE = 0.9
+_MIN_LETTERS = 12
+_identifier_lock = threading.Lock()
+
+
+def _identify(text: str, candidates: tuple[str, ...], *, fallback: str) -> str:
+    if sum(char.isalpha() for char in text) < _MIN_LETTERS:
+        return fallback
+    identifier = _identifier(candidates)
+    with _identifier_lock:  # the identifier keeps scratch state between calls
+        language, probability = identifier.classify(text)
+    return str(language) if probability >= _SURE else fallback
+
+
+@cache
+def _identifier(candidates: tuple[str, ...]) -> Any:
+    """py3langid's model limited to `candidates`; loaded on first use (about half a second)."""
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    identifier.set_languages(list(candidates))
+    return identifier
 
 
 def _script(char: str) -> str | None:

@@ -1,62 +1,200 @@
-"""Find the FAQ entries a citizen's message is about.
+"""Find the FAQ entries a citizen's message is about, with a confidence that means something.
 
-A lexical first version: TF-IDF over character 2-3-grams (taken with spaces removed, so Korean
-spacing mistakes do not matter) and whole words, cosine similarity against every question variant.
-The interface (Matcher.match -> list[Match]) is meant to outlive these internals.
+Retrieval is lexical and fused. Against every question variant: BM25 over words (Kiwi morphemes for
+Korean, stems for English, character pairs for Chinese and Japanese) and TF-IDF cosine over character
+n-grams, which survive spacing mistakes and typos. Against each entry as a whole: the cosine to all of
+its variants taken together, the answer text (at a low weight) and its keywords. The best candidates'
+signals become the probability that a candidate is the right answer through a small logistic model
+(knowledge/calibration.py): fitted from a labelled file by `faq calibrate`, or a default.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
-import re
-import unicodedata
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+from scipy import sparse
+
+from knowledge.calibration import FEATURES, Confidence
 from knowledge.model import FaqEntry, KnowledgeBase
+from knowledge.text import SPACELESS, Analyzer, char_ngrams, normalize, shared_analyzer
 
-NGRAM_SIZES = (2, 3)
-# Added once when one of an entry's keywords occurs in the text, scaled by what the similarity leaves
-# (score = cos + bonus * (1 - cos)): it stays <= 1, and a keyword alone gives at most 0.1, far from the
-# answer threshold, while it still lifts a real match above a near one.
-KEYWORD_BONUS = 0.1
-# Scores are rounded so that identical texts give exactly 1.0 and ties are real ties.
+__all__ = ["FEATURES", "Candidate", "Match", "Matcher", "normalize"]
+
+# BM25's usual constants: term frequency saturates quickly, length matters somewhat.
+_K1 = 1.2
+_B = 0.75
+# How many entries are looked at closely, and how many nearest variants vote.
+_CANDIDATES = 8
+_VOTERS = 10
+# How much of each answer (per language) is compared with the text.
+_ANSWER_CHARS = 300
+# A linear classifier over the variants joins in when entries have several variants each (on average
+# at least this many) and there are not too many entries for its weights to stay small in memory.
+_CLASSIFIER_MIN_VARIANTS = 3.0
+_CLASSIFIER_MAX_ENTRIES = 1000
+# Before the logistic model, entries are ranked by this blend of the raw signals.
+_BLEND = {"bm25": 0.35, "char": 0.35, "centroid": 0.15, "words": 0.1, "answer": 0.05}
+# Scores are rounded so that ties are real ties and reruns give identical numbers.
 _DIGITS = 6
-
-# Hangul jamo written on their own are laughter, crying or shorthand (ㅋㅋ, ㅠㅠ, ㅇㅇ), never content.
-# They are removed before NFKC, which would otherwise compose "ㅋㅠ" into the syllable "큐".
-_JAMO = re.compile("[\u1100-\u11ff\u3131-\u318e\ua960-\ua97f\ud7b0-\ud7ff\uffa0-\uffdc]+")
-# Three or more of the same character ("soooo", "하하하") become one; digits are left alone
-# because "1000" and "010-0000-0000" mean what they say.
-_REPEATS = re.compile(r"([^\d\s])\1{2,}")
-# Scripts written without spaces between words: their keywords match anywhere in the text.
-_SPACELESS = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7a3\uf900-\ufaff]")
-
-
-def normalize(text: str) -> str:
-    """Lowercase words separated by single spaces: no punctuation, symbols, emoji or jamo noise."""
-    text = unicodedata.normalize("NFKC", _JAMO.sub(" ", text)).casefold()
-    kept = [char if unicodedata.category(char)[0] in "LMN" else " " for char in text]
-    return " ".join(_REPEATS.sub(r"\1", "".join(kept)).split())
-
-
-def features(normalized: str) -> Counter[str]:
-    """Character n-grams of the text without spaces, plus its words (prefixed so they never collide)."""
-    compact = normalized.replace(" ", "")
-    counts: Counter[str] = Counter()
-    for size in NGRAM_SIZES:
-        counts.update(compact[i : i + size] for i in range(len(compact) - size + 1))
-    counts.update("w:" + word for word in normalized.split())
-    return counts
 
 
 @dataclass(frozen=True)
 class Match:
-    """An entry the text is probably about; score 1.0 means identical to one of its questions."""
+    """An entry the text is probably about; `score` is the confidence that it is the right answer."""
 
     entry: FaqEntry
     score: float
     question: str
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One entry considered for a text, with the signals the confidence is computed from."""
+
+    entry_index: int
+    features: tuple[float, ...]
+    question: str
+    preferred_language: bool
+
+
+@dataclass(frozen=True)
+class _Counts:
+    """Term counts of a set of documents as parallel arrays (one item per document and distinct term)."""
+
+    vocabulary: dict[str, int]
+    documents: int
+    doc: np.ndarray
+    term: np.ndarray
+    count: np.ndarray
+
+    @classmethod
+    def of(cls, documents: Sequence[Sequence[str]]) -> _Counts:
+        vocabulary: dict[str, int] = {}
+        terms: list[int] = []
+        counts: list[int] = []
+        sizes: list[int] = []
+        for document in documents:
+            counted = Counter(document)
+            terms.extend(vocabulary.setdefault(term, len(vocabulary)) for term in counted)
+            counts.extend(counted.values())
+            sizes.append(len(counted))
+        return cls(
+            vocabulary,
+            len(documents),
+            np.repeat(np.arange(len(documents)), sizes),
+            np.asarray(terms, dtype=np.int64),
+            np.asarray(counts, dtype=np.float64),
+        )
+
+    def frequency(self) -> np.ndarray:
+        return np.bincount(self.term, minlength=len(self.vocabulary)).astype(np.float64)
+
+    def matrix(self, values: np.ndarray) -> sparse.csr_matrix:
+        shape = (self.documents, max(len(self.vocabulary), 1))
+        return sparse.csr_matrix((values, (self.doc, self.term)), shape=shape)
+
+
+def _unit_rows(matrix: sparse.csr_matrix) -> sparse.csr_matrix:
+    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    return sparse.csr_matrix(sparse.diags(1.0 / norms) @ matrix)
+
+
+class _Postings:
+    """Documents by term (a transposed matrix), so a text touches only the documents that share a term
+    with it: one gather and one bincount per text, no per-call sparse-matrix overhead."""
+
+    def __init__(self, documents_by_term: sparse.csr_matrix) -> None:
+        matrix = sparse.csr_matrix(documents_by_term.T)
+        self._indptr, self._indices, self._data = matrix.indptr, matrix.indices, matrix.data
+        self.size = matrix.shape[1]
+
+    def score(self, terms: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        starts = self._indptr[terms]
+        lengths = self._indptr[terms + 1] - starts
+        total = int(lengths.sum())
+        if total == 0:
+            return np.zeros(self.size)
+        first = np.cumsum(lengths) - lengths
+        positions = np.arange(total) + np.repeat(starts - first, lengths)
+        values = self._data[positions] * np.repeat(weights, lengths)
+        return np.bincount(self._indices[positions], values, minlength=self.size)
+
+
+@dataclass(frozen=True)
+class _Query:
+    """A text over one vocabulary: term indices, unit weights, and the share of its weight unseen."""
+
+    terms: np.ndarray
+    weights: np.ndarray
+    unseen: float
+
+
+class _TfIdf:
+    """Sublinear TF-IDF with unit rows; a term no document has gets the highest weight, so the words of
+    an unrelated text lengthen its vector and pull every similarity down."""
+
+    def __init__(self, documents: Sequence[Sequence[str]]) -> None:
+        counts = _Counts.of(documents)
+        self.vocabulary = counts.vocabulary
+        self.idf = np.log((1 + counts.documents) / (1 + counts.frequency())) + 1
+        self.unseen_idf = math.log(1 + counts.documents) + 1
+        self.matrix = _unit_rows(counts.matrix((1 + np.log(counts.count)) * self.idf[counts.term]))
+        self.postings = _Postings(self.matrix)
+
+    def query(self, terms: Sequence[str]) -> _Query:
+        known: list[int] = []
+        weights: list[float] = []
+        unseen = 0.0
+        for term, count in Counter(terms).items():
+            index = self.vocabulary.get(term)
+            weight = 1 + math.log(count)
+            if index is None:
+                unseen += (weight * self.unseen_idf) ** 2
+            else:
+                known.append(index)
+                weights.append(weight * float(self.idf[index]))
+        vector = np.asarray(weights)
+        norm = math.sqrt(float(vector @ vector) + unseen)
+        if norm == 0:
+            return _Query(np.zeros(0, dtype=np.int64), vector, 0.0)
+        return _Query(np.asarray(known, dtype=np.int64), vector / norm, unseen / (norm * norm))
+
+    def similarities(self, query: _Query) -> np.ndarray:
+        return self.postings.score(query.terms, query.weights)
+
+
+class _Bm25:
+    """BM25 of each document for a text's words, divided by the most the text's words can score (the sum
+    of their IDFs), so 1.0 means every word of the text is found; unknown words count against it."""
+
+    def __init__(self, documents: Sequence[Sequence[str]]) -> None:
+        counts = _Counts.of(documents)
+        self.vocabulary = counts.vocabulary
+        frequency = counts.frequency()
+        self.idf = np.log(1 + (counts.documents - frequency + 0.5) / (frequency + 0.5))
+        self.unseen_idf = math.log(1 + (counts.documents + 0.5) / 0.5)
+        lengths = np.bincount(counts.doc, counts.count, minlength=counts.documents)
+        average = float(lengths.mean()) if counts.documents else 1.0
+        norm = _K1 * (1 - _B + _B * lengths[counts.doc] / (average or 1.0))
+        weights = self.idf[counts.term] * counts.count * (_K1 + 1) / (counts.count + norm)
+        self.postings = _Postings(counts.matrix(weights))
+
+    def scores(self, words: Sequence[str]) -> tuple[np.ndarray, float]:
+        """Normalised BM25 per document, and the share of the text's IDF mass that no document has."""
+        distinct = dict.fromkeys(words)
+        present = np.asarray([self.vocabulary[w] for w in distinct if w in self.vocabulary], dtype=np.int64)
+        missing = len(distinct) - len(present)
+        possible = float(self.idf[present].sum()) + missing * self.unseen_idf
+        if possible == 0:
+            return np.zeros(self.postings.size), 0.0
+        scores = self.postings.score(present, np.ones(len(present)))
+        return scores / possible, missing * self.unseen_idf / possible
 
 
 @dataclass(frozen=True)
@@ -69,127 +207,254 @@ class _Variant:
 class Matcher:
     """Ranks a knowledge base's entries against a text; build once per knowledge base."""
 
-    def __init__(self, knowledge: KnowledgeBase) -> None:
+    def __init__(
+        self,
+        knowledge: KnowledgeBase,
+        *,
+        confidence: Confidence | None = None,
+        analyzer: Analyzer | None = None,
+    ) -> None:
         self._entries = knowledge.entries
+        self.confidence = confidence or Confidence.default()
+        self._analyzer = analyzer or shared_analyzer()
         self._variants: list[_Variant] = []
-        variant_counts: list[Counter[str]] = []
-        for entry_index, entry in enumerate(knowledge.entries):
+        variant_words: list[list[str]] = []
+        variant_grams: list[list[str]] = []
+        starts: list[int] = []
+        for entry_index, entry in enumerate(self._entries):
+            starts.append(len(self._variants))
+            synonyms = _synonym_table(entry, self._analyzer)
             for language, questions in entry.questions.items():
                 for question in questions:
-                    counts = features(normalize(question))
-                    if counts:
-                        self._variants.append(_Variant(entry_index, language, question))
-                        variant_counts.append(counts)
+                    normalized = normalize(question)
+                    words = list(self._analyzer.words(normalized))
+                    words += [alt for word in words for alt in synonyms.get(word, ())]
+                    self._variants.append(_Variant(entry_index, language, question))
+                    variant_words.append(words)
+                    variant_grams.append(char_ngrams(normalized))
+        self._starts = np.asarray(starts, dtype=np.int64)
+        self._variant_entry = np.asarray([v.entry_index for v in self._variants], dtype=np.int64)
 
-        document_frequency: Counter[str] = Counter()
-        for counts in variant_counts:
-            document_frequency.update(counts.keys())
-        total = len(variant_counts)
-        # Smoothed IDF; a feature no variant has gets the highest weight, so words of an unrelated
-        # text lengthen its vector and pull its similarity down.
-        self._idf = {name: math.log((1 + total) / (1 + df)) + 1 for name, df in document_frequency.items()}
-        self._unseen_idf = math.log(1 + total) + 1
+        self._bm25 = _Bm25(variant_words)
+        self._chars = _TfIdf(variant_grams)
+        self._words = _TfIdf([_with_pairs(words) for words in variant_words])
+        # Each entry as one document: its variants' unit rows summed, again of unit length.
+        membership = sparse.csr_matrix(
+            (np.ones(len(self._variants)), (self._variant_entry, np.arange(len(self._variants)))),
+            shape=(len(self._entries), len(self._variants)),
+        )
+        self._centroid_chars = _Postings(_unit_rows(membership @ self._chars.matrix))
+        self._centroid_words = _Postings(_unit_rows(membership @ self._words.matrix))
+        # Answers are long: character n-grams of their opening only, where the topic is stated (Kiwi on
+        # every whole answer would make a reload of a large base take many seconds).
+        self._answers = _TfIdf(
+            [
+                char_ngrams(normalize(" ".join(a[:_ANSWER_CHARS] for a in entry.answer.values())))
+                for entry in self._entries
+            ]
+        )
+        self._keywords = _KeywordIndex(self._entries)
+        self._classifier = _Classifier.train(
+            self._chars.matrix, self._words.matrix, self._variant_entry, len(self._entries)
+        )
 
-        # Inverted index: feature -> [(variant, normalised weight)]; a query touches only the
-        # variants that share at least one feature with it.
-        self._postings: dict[str, list[tuple[int, float]]] = {}
-        for variant_index, counts in enumerate(variant_counts):
-            for name, weight in _unit(self._weigh(counts)).items():
-                self._postings.setdefault(name, []).append((variant_index, weight))
-
-        # Keywords, normalised once, each mapping to the entries that list it. Hangul, Han and kana
-        # keywords are looked for anywhere in the text without spaces ("대형 폐기물" = "대형폐기물");
-        # other keywords as whole words, so "bus" does not fire on "business".
-        self._word_keywords: dict[str, list[int]] = {}
-        self._phrase_keywords: dict[str, list[int]] = {}
-        self._spaceless_keywords: dict[str, list[int]] = {}
-        for entry_index, entry in enumerate(knowledge.entries):
-            for keyword in dict.fromkeys(normalize(k) for k in entry.keywords):
-                if not keyword:
-                    continue
-                if _SPACELESS.search(keyword):
-                    table = self._spaceless_keywords
-                    keyword = keyword.replace(" ", "")
-                else:
-                    table = self._phrase_keywords if " " in keyword else self._word_keywords
-                table.setdefault(keyword, []).append(entry_index)
+    @property
+    def entries(self) -> tuple[FaqEntry, ...]:
+        return self._entries
 
     def match(self, text: str, language: str | None = None, *, limit: int = 5) -> list[Match]:
-        """The best entries for `text`, best first, only those scoring above 0, at most `limit`.
+        """The best entries for `text`, most likely first, at most `limit`.
 
         `language` only breaks ties in favour of question variants written in it.
         """
         if limit <= 0:
             return []
-        normalized = normalize(text)
-        query = _unit(self._weigh(features(normalized)))
-
-        similarity: dict[int, float] = {}
-        for name, weight in query.items():
-            for variant_index, variant_weight in self._postings.get(name, ()):
-                similarity[variant_index] = similarity.get(variant_index, 0.0) + weight * variant_weight
-
-        # Best variant per entry: highest similarity, then the asked language, then written order.
-        best: dict[int, tuple[float, bool, int]] = {}
-        for variant_index, value in similarity.items():
-            variant = self._variants[variant_index]
-            key = (min(round(value, _DIGITS), 1.0), variant.language == language, -variant_index)
-            if key > best.get(variant.entry_index, (-1.0, False, 0)):
-                best[variant.entry_index] = key
-
-        ranked: list[tuple[float, bool, int, str]] = []
-        keyword_hits = self._keyword_hits(normalized)
-        for entry_index in best.keys() | keyword_hits:
-            if entry_index in best:
-                score, preferred, negative_variant = best[entry_index]
-                question = self._variants[-negative_variant].question
-            else:  # found by a keyword only: show its first question in the asked language
-                score, preferred = 0.0, False
-                question = _first_question(self._entries[entry_index], language)
-            if entry_index in keyword_hits:
-                score = round(score + KEYWORD_BONUS * (1.0 - score), _DIGITS)
-            if score > 0:
-                ranked.append((score, preferred, -entry_index, question))
-        # Best first; equal scores: the asked language first, then the order of the files.
-        ranked.sort(key=lambda item: item[:3], reverse=True)
+        scored = [
+            (round(self.confidence.probability(c.features), _DIGITS), c.preferred_language, -c.entry_index, c)
+            for c in self.candidates(text, language)
+        ]
+        scored.sort(key=lambda item: item[:3], reverse=True)
         return [
-            Match(entry=self._entries[-negative_entry], score=score, question=question)
-            for score, _, negative_entry, question in ranked[:limit]
+            Match(entry=self._entries[candidate.entry_index], score=score, question=candidate.question)
+            for score, _, _, candidate in scored[:limit]
         ]
 
-    def _weigh(self, counts: Counter[str]) -> dict[str, float]:
-        # Sublinear term frequency: a repeated n-gram counts, but not linearly.
-        return {
-            name: (1.0 + math.log(count)) * self._idf.get(name, self._unseen_idf)
-            for name, count in counts.items()
-        }
+    def candidates(self, text: str, language: str | None = None) -> list[Candidate]:
+        """The entries worth a closer look, each with its signals (see calibration.FEATURES)."""
+        if not self._entries:
+            return []
+        normalized = normalize(text)
+        words = self._analyzer.words(normalized)
+        grams = char_ngrams(normalized)
+        if not words and not grams:
+            return []
+        bm25, unknown = self._bm25.scores(words)
+        char_query = self._chars.query(grams)
+        chars = self._chars.similarities(char_query)
+        word_query = self._words.query(_with_pairs(words))
+        variant_blend = 0.5 * bm25 + 0.5 * chars
 
-    def _keyword_hits(self, normalized: str) -> set[int]:
+        single = len(self._variants) == len(self._entries)  # one variant each: no reduction needed
+        per_entry = {
+            "bm25": bm25 if single else np.maximum.reduceat(bm25, self._starts),
+            "char": chars if single else np.maximum.reduceat(chars, self._starts),
+            "centroid": self._centroid_chars.score(char_query.terms, char_query.weights),
+            "words": self._centroid_words.score(word_query.terms, word_query.weights),
+            "answer": self._answers.similarities(self._answers.query(grams)),
+        }
+        blend: np.ndarray = np.zeros(len(self._entries))
+        for name, weight in _BLEND.items():
+            blend += weight * per_entry[name]
+        keyword_hits = self._keywords.hits(normalized)
+        for entry_index in keyword_hits:
+            blend[entry_index] += 0.1
+        count = min(_CANDIDATES, len(self._entries))
+        chosen = {int(i) for i in np.argpartition(-blend, count - 1)[:count] if blend[i] > 0}
+        decisions = None
+        if self._classifier is not None:
+            decisions = self._classifier.decisions(char_query, word_query)
+            if chosen:  # the classifier's favourites are looked at too
+                chosen.update(int(i) for i in np.argpartition(-decisions, 2)[:3])
+        if not chosen:
+            return []
+
+        voters = np.argpartition(-variant_blend, min(_VOTERS, len(variant_blend)) - 1)[:_VOTERS]
+        # Weak neighbours vote weakly: below a mean similarity of 0.1 the shares shrink.
+        voter_weight = max(float(variant_blend[voters].sum()), 0.1 * _VOTERS)
+        votes: dict[int, float] = {}
+        for variant in voters:
+            owner = int(self._variant_entry[variant])
+            votes[owner] = votes.get(owner, 0.0) + float(variant_blend[variant])
+
+        length = math.log1p(len(words))
+        candidates = []
+        top_decisions = np.sort(decisions)[-2:] if decisions is not None and len(decisions) > 1 else None
+        for entry_index in sorted(chosen):
+            others = [blend[i] for i in chosen if i != entry_index]
+            margin = float(blend[entry_index]) - (max(others) if others else 0.0)
+            classifier = classifier_margin = 0.0
+            if decisions is not None and top_decisions is not None:
+                classifier = float(decisions[entry_index])
+                best_other = top_decisions[0] if classifier >= top_decisions[1] else top_decisions[1]
+                classifier_margin = classifier - float(best_other)
+            start = int(self._starts[entry_index])
+            end = (
+                int(self._starts[entry_index + 1])
+                if entry_index + 1 < len(self._starts)
+                else len(self._variants)
+            )
+            # The best variant of the entry; among equal scores the first written.
+            variant = self._variants[start + int(np.argmax(variant_blend[start:end]))]
+            values = {
+                **{name: float(per_entry[name][entry_index]) for name in _BLEND},
+                "keyword": float(entry_index in keyword_hits),
+                "margin": margin,
+                "votes": votes.get(entry_index, 0.0) / voter_weight,
+                "unknown": unknown,
+                "length": length,
+                "classifier": classifier,
+                "classifier_margin": classifier_margin,
+                "agree": float(margin > 0 and classifier_margin > 0),
+            }
+            candidates.append(
+                Candidate(
+                    entry_index=entry_index,
+                    features=tuple(values[name] for name in FEATURES),
+                    question=variant.question,
+                    preferred_language=language is not None and variant.language == language,
+                )
+            )
+        return candidates
+
+
+class _Classifier:
+    """A linear SVM (one entry against the rest) over the variants' character and word vectors."""
+
+    def __init__(self, weights: np.ndarray, bias: np.ndarray, word_offset: int) -> None:
+        self._weights = weights  # entries x features, float32 to halve the memory
+        self._bias = bias
+        self._word_offset = word_offset  # the word columns follow the character n-gram columns
+
+    @classmethod
+    def train(
+        cls, chars: sparse.csr_matrix, words: sparse.csr_matrix, labels: np.ndarray, entries: int
+    ) -> _Classifier | None:
+        if (
+            entries < 2
+            or entries > _CLASSIFIER_MAX_ENTRIES
+            or len(labels) < _CLASSIFIER_MIN_VARIANTS * entries
+        ):
+            return None
+        from sklearn.svm import LinearSVC
+
+        rows = sparse.hstack([chars, words], format="csr")
+        model = LinearSVC(C=2.0)
+        model.fit(rows, labels)
+        weights = np.zeros((entries, rows.shape[1]), dtype=np.float32)
+        bias = np.full(entries, -1.0)
+        if len(model.classes_) == 2:  # liblinear returns one row for two classes
+            weights[model.classes_[1]], bias[model.classes_[1]] = model.coef_[0], model.intercept_[0]
+            weights[model.classes_[0]], bias[model.classes_[0]] = -model.coef_[0], -model.intercept_[0]
+        else:
+            weights[model.classes_] = model.coef_
+            bias[model.classes_] = model.intercept_
+        return cls(weights, bias, chars.shape[1])
+
+    def decisions(self, chars: _Query, words: _Query) -> np.ndarray:
+        """The classifier's score of each entry for a text (higher: more likely)."""
+        columns = np.concatenate([chars.terms, words.terms + self._word_offset])
+        values = np.concatenate([chars.weights, words.weights])
+        decisions: np.ndarray = np.asarray(self._weights[:, columns] @ values, dtype=np.float64) + self._bias
+        return decisions
+
+
+def _with_pairs(words: Sequence[str]) -> list[str]:
+    """Words and each pair of neighbouring words ("lost card" says more than "lost" and "card")."""
+    return [*words, *(f"{a} {b}" for a, b in itertools.pairwise(words))]
+
+
+def _synonym_table(entry: FaqEntry, analyzer: Analyzer) -> dict[str, list[str]]:
+    """word -> the other words of its synonym group, in the analyser's forms (stems, morphemes)."""
+    table: dict[str, list[str]] = {}
+    for group in entry.synonyms:
+        forms = [" ".join(analyzer.words(normalize(word))) or normalize(word) for word in group]
+        for form in forms:
+            table.setdefault(form, []).extend(other for other in forms if other != form)
+    return table
+
+
+class _KeywordIndex:
+    """An entry's keywords found in a text. Hangul, Han and kana keywords are looked for anywhere in the
+    text without spaces ("대형 폐기물" = "대형폐기물"); other keywords as whole words, so "bus" does not
+    fire on "business" (a plural finds its singular: "buses" -> "bus")."""
+
+    def __init__(self, entries: Sequence[FaqEntry]) -> None:
+        self._words: dict[str, list[int]] = {}
+        self._phrases: dict[str, list[int]] = {}
+        self._spaceless: dict[str, list[int]] = {}
+        for entry_index, entry in enumerate(entries):
+            for keyword in dict.fromkeys(normalize(k) for k in entry.keywords):
+                if not keyword:
+                    continue
+                if SPACELESS.search(keyword):
+                    table, keyword = self._spaceless, keyword.replace(" ", "")
+                else:
+                    table = self._phrases if " " in keyword else self._words
+                table.setdefault(keyword, []).append(entry_index)
+
+    def hits(self, normalized: str) -> set[int]:
         if not normalized:
             return set()
         hits: set[int] = set()
         for word in normalized.split():
-            # a plural finds its singular keyword: "sofas" -> "sofa", "buses" -> "bus"
             for form in {word, word.removesuffix("s"), word.removesuffix("es")}:
-                hits.update(self._word_keywords.get(form, ()))
+                hits.update(self._words.get(form, ()))
         spaced = f" {normalized} "
-        for phrase, entry_indexes in self._phrase_keywords.items():
+        for phrase, entry_indexes in self._phrases.items():
             if f" {phrase} " in spaced:
                 hits.update(entry_indexes)
         compact = normalized.replace(" ", "")
-        for keyword, entry_indexes in self._spaceless_keywords.items():
+        for keyword, entry_indexes in self._spaceless.items():
             if keyword in compact:
                 hits.update(entry_indexes)
         return hits
-
-
-def _first_question(entry: FaqEntry, language: str | None) -> str:
-    questions = entry.questions.get(language or "") or next(iter(entry.questions.values()))
-    return questions[0]
-
-
-def _unit(vector: dict[str, float]) -> dict[str, float]:
-    norm = math.sqrt(sum(value * value for value in vector.values()))
-    if norm == 0:
-        return {}
-    return {name: value / norm for name, value in vector.items()}

@@ -64,6 +64,9 @@ class FaqEntry(BaseModel):
     handoff: Literal["auto", "always"] = "auto"
     answer: dict[Language, NonBlank] = Field(default_factory=dict, validate_default=True)
     keywords: list[NonBlank] = Field(default_factory=list)
+    # Groups of words that mean the same here ([소파, 쇼파, 카우치]): a question written with one of
+    # them also matches a text that uses another.
+    synonyms: list[Annotated[list[NonBlank], Field(min_length=2)]] = Field(default_factory=list)
     department: NonBlank | None = None
     source: SourceRef
 

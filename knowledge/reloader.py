@@ -8,9 +8,11 @@ import threading
 from collections.abc import Awaitable, Callable, Collection
 from pathlib import Path
 
-from knowledge.loader import KnowledgeError, find_yaml_files, load_knowledge
+from knowledge.calibration import CALIBRATION_FILE, Confidence
+from knowledge.loader import KnowledgeError, Problem, find_yaml_files, load_knowledge
 from knowledge.matcher import Matcher
 from knowledge.model import KnowledgeBase
+from knowledge.text import Analyzer
 
 logger = logging.getLogger("knowledge")
 
@@ -24,9 +26,19 @@ class KnowledgeHolder:
     returned, logged and handed to `on_error` so the administrators can be told.
     """
 
-    def __init__(self, path: Path, *, known_departments: Collection[str] | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        known_departments: Collection[str] | None = None,
+        default_confidence: Confidence | None = None,
+        analyzer: Analyzer | None = None,
+    ) -> None:
         self._path = path
         self._known_departments = None if known_departments is None else frozenset(known_departments)
+        # Used while the folder has no calibration.json (config.yaml's thresholds).
+        self._default_confidence = default_confidence or Confidence.default()
+        self._analyzer = analyzer
         self._current: tuple[KnowledgeBase, Matcher] | None = None
         # The fingerprint of the files as they were at the last load attempt, good or bad.
         self._seen: Fingerprint | None = None
@@ -93,11 +105,12 @@ class KnowledgeHolder:
                     logger.exception("on_error callback failed for a broken FAQ edit")
 
     def fingerprint(self) -> Fingerprint:
-        """A cheap summary of the FAQ files: sorted (relative path, mtime_ns, size)."""
+        """A cheap summary of the FAQ files and the calibration: sorted (relative path, mtime_ns, size)."""
         if not self._path.is_dir():
             return (("", -1, -1),)  # unlike an empty folder, which is a valid (empty) knowledge base
         summary = []
-        for file in find_yaml_files(self._path):
+        calibration = self._path / CALIBRATION_FILE
+        for file in [*find_yaml_files(self._path), *([calibration] if calibration.is_file() else [])]:
             try:
                 stat = file.stat()
             except OSError:
@@ -111,7 +124,18 @@ class KnowledgeHolder:
             self._seen = fingerprint
             try:
                 base = load_knowledge(self._path, known_departments=self._known_departments)
+                confidence = self._confidence()
             except KnowledgeError as error:
                 return error
-            self._current = (base, Matcher(base))
+            self._current = (base, Matcher(base, confidence=confidence, analyzer=self._analyzer))
             return None
+
+    def _confidence(self) -> Confidence:
+        """The folder's calibration, else the default; a broken file is a problem like a broken FAQ."""
+        path = self._path / CALIBRATION_FILE
+        if not path.is_file():
+            return self._default_confidence
+        try:
+            return Confidence.from_json(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise KnowledgeError([Problem(CALIBRATION_FILE, None, None, str(exc))]) from exc

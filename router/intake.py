@@ -38,6 +38,7 @@ from router.deskfeed import DeskFeed
 from router.lifecycle import check_transition
 from router.notices import Notices
 from router.replies import asks_for_person, rating_in, status_question
+from router.routing import DepartmentLearner
 from store import (
     OPEN_STATUSES,
     Contact,
@@ -84,8 +85,6 @@ class Router:
         departments: Mapping[str, DepartmentConfig],
         notices: Notices,
         calendar: WorkingCalendar,
-        answer_threshold: float,
-        suggest_threshold: float,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.db = db
@@ -94,12 +93,18 @@ class Router:
         self.departments = departments
         self.notices = notices
         self.calendar = calendar
-        self.answer_threshold = answer_threshold
-        self.suggest_threshold = suggest_threshold
         self.clock = clock
         self._rules = KeywordRules.for_departments(departments)
         restricted = config.sensitive.department or config.triage_department
         self._sensitive_rules = KeywordRules((restricted, keyword) for keyword in config.sensitive.keywords)
+        # The learned department model never picks the triage desk or the restricted inbox: a text it
+        # is unsure of goes to triage anyway, and only a sensitive report goes to the restricted one.
+        self.learner = DepartmentLearner(
+            db,
+            config.routing,
+            departments=[d for d in departments if d not in (config.triage_department, restricted)],
+            clock=clock,
+        )
         self._listeners: list[Callable[[], None]] = []
         self._media_listeners: list[Callable[[], None]] = []
         self.desk_feed: DeskFeed | None = None  # set when a staff channel (Slack) is on
@@ -122,24 +127,27 @@ class Router:
         _, matcher = self.knowledge.current
         matches = matcher.match(text, language)
         top = matches[0] if matches else None
+        # The thresholds travel with the matcher: a recalibration is picked up with the next reload.
+        answer_at, review_at = matcher.confidence.answer_threshold, matcher.confidence.review_threshold
         configured = self.config.sensitive.department
         restricted = configured or self.config.triage_department
         # An FAQ entry of the restricted department marks its topic sensitive (only where the city
         # has such a department: the triage fallback's entries are ordinary questions).
         sensitive = self._sensitive_rules.find(text) is not None or bool(
-            configured and top and top.score >= self.suggest_threshold and top.entry.department == configured
+            configured and top and top.score >= review_at and top.entry.department == configured
         )
         if sensitive:
             return Decision(matches, None, None, Route(restricted, "sensitive"), True)
         automatic = top is not None and top.entry.handoff == "auto"
-        answer = top if automatic and top and top.score >= self.answer_threshold else None
-        review = top if automatic and top and answer is None and top.score >= self.suggest_threshold else None
+        answer = top if automatic and top and top.score >= answer_at else None
+        review = top if automatic and top and answer is None and top.score >= review_at else None
         route = choose_department(
             text,
             matches,
             rules=self._rules,
-            suggest_threshold=self.suggest_threshold,
+            suggest_threshold=review_at,
             triage=self.config.triage_department,
+            model=self.learner.route,
         )
         if (answer or review) and top and top.entry.department:
             route = Route(top.entry.department, f"faq:{top.entry.id}")
