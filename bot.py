@@ -4,6 +4,8 @@
     python bot.py chat                    talk to the bot as a citizen, in the terminal
     python bot.py tickets list|show|reply|resolve ...
     python bot.py faq check [DIR] | faq ask "TEXT"
+    python bot.py faq import FILE.csv --out DIR | faq learn | faq add-variant ID "TEXT" | faq gaps
+    python bot.py routing import FILE.csv ... | routing eval [--csv FILE ...] | routing ask "TEXT"
     python bot.py db upgrade
 
 `--config PATH` (or INTAKE_CONFIG) picks the config file; config.yaml beside this file by default.
@@ -32,6 +34,8 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy import text
 
+import faq_commands
+import routing_commands
 from channels import Channel, ChannelsConfig
 from channels.slack import SlackChannel
 from channels.sms import SmsChannel
@@ -47,7 +51,9 @@ from knowledge import (
     Matcher,
     detect_language,
 )
-from knowledge.evaluate import evaluate, read_queries
+from knowledge.calibration import Confidence, knowledge_fingerprint
+from knowledge.calibration import save as save_calibration
+from knowledge.evaluate import calibrate_queries, evaluate, read_queries
 from router import DepartmentConfig, Desk, Dispatcher, Notices, Router, RouterConfig, Staff
 from router.calendar import WorkingCalendar
 from router.deskfeed import DeskFeed
@@ -215,6 +221,8 @@ class Bot:
             await channel.start(self.host)
         self._tasks.append(asyncio.create_task(self.dispatcher.run(), name="dispatcher"))
         self._tasks.append(asyncio.create_task(self.media.run(), name="media"))
+        if self.config.router.routing.enabled:  # learns in a worker thread; no model until it has one
+            self._tasks.append(asyncio.create_task(self.router.learner.run(), name="routing"))
         if sweeps:
             self.sweeper.start()
         if self.config.knowledge.reload_seconds > 0:
@@ -257,7 +265,9 @@ async def build(
     if config.store.migrate_on_start if migrate is None else migrate:
         await db.upgrade()
     knowledge = KnowledgeHolder(
-        resolve(base_dir, config.knowledge.path), known_departments=set(config.departments)
+        resolve(base_dir, config.knowledge.path),
+        known_departments=set(config.departments),
+        default_confidence=config.knowledge.default_confidence(),
     )
     await asyncio.to_thread(knowledge.load)
     notices = Notices.load(resolve(base_dir, config.router.notices), config.router.zone)
@@ -268,8 +278,6 @@ async def build(
         departments=config.departments,
         notices=notices,
         calendar=WorkingCalendar(config.router.calendar, config.router.zone),
-        answer_threshold=config.knowledge.answer_threshold,
-        suggest_threshold=config.knowledge.suggest_threshold,
         clock=clock,
     )
     adapters: dict[str, Channel] = {}
@@ -491,7 +499,10 @@ async def cmd_tickets(config: BotConfig, base_dir: Path, args: argparse.Namespac
             print("Events:")
             for e in view.events:
                 change = f" {e.from_status or ''}->{e.to_status}" if e.to_status else ""
-                print(f"  {e.at.astimezone(zone):%m-%d %H:%M} {e.kind}{change} by {e.actor_name or e.actor}")
+                # Why it went where it did: a keyword, an FAQ entry, the department model, triage.
+                reason = e.detail.get("reason") if e.to_status == "forwarded" else None
+                who = (e.actor_name or e.actor) + (f" ({reason})" if reason else "")
+                print(f"  {e.at.astimezone(zone):%m-%d %H:%M} {e.kind}{change} by {who}")
         elif args.action == "reply":
             ticket = await bot.desk.reply(args.reference, " ".join(args.text), staff=staff)
             print(f"Reply queued for {ticket.reference} ({ticket.channel}); status {ticket.status}.")
@@ -565,7 +576,11 @@ def cmd_faq(config: BotConfig, base_dir: Path, args: argparse.Namespace) -> int:
     path = (
         Path(args.dir).resolve() if getattr(args, "dir", None) else resolve(base_dir, config.knowledge.path)
     )
-    holder = KnowledgeHolder(path, known_departments=set(config.departments))
+    holder = KnowledgeHolder(
+        path,
+        known_departments=set(config.departments),
+        default_confidence=config.knowledge.default_confidence(),
+    )
     try:
         holder.load()
     except KnowledgeError as exc:
@@ -576,26 +591,85 @@ def cmd_faq(config: BotConfig, base_dir: Path, args: argparse.Namespace) -> int:
     base, matcher = holder.current
     if args.action == "eval":
         return _faq_eval(config, matcher, base, args)
+    if args.action == "calibrate":
+        return _faq_calibrate(config, matcher, base, path, args)
     if args.action == "check":
         print(f"OK: {len(base)} entries in {len(base.files)} files under {path}")
+        print(_describe_confidence(matcher.confidence, base))
         return 0
     question = " ".join(args.text)
     language = detect_language(question, default=config.router.default_language)
     matches = matcher.match(question, language, limit=args.limit)
-    threshold = config.knowledge.answer_threshold
+    confidence = matcher.confidence
     top = matches[0] if matches else None
-    if top and top.score >= threshold and top.entry.handoff == "auto":
+    if top and top.score >= confidence.answer_threshold and top.entry.handoff == "auto":
         verdict = f"answer with {top.entry.id}"
-    elif top and top.score >= config.knowledge.suggest_threshold and top.entry.handoff == "auto":
+    elif top and top.score >= confidence.review_threshold and top.entry.handoff == "auto":
         verdict = f"send to today's review, suggesting {top.entry.id}"
     else:
         verdict = "forward to a department"
-    print(f"language {language}; answer threshold {threshold:.2f}: {verdict}")
+    print(
+        f"language {language}; answer at {confidence.answer_threshold:.2f}, "
+        f"review at {confidence.review_threshold:.2f}: {verdict}"
+    )
     for m in matches:
         flag = " (handoff: always)" if m.entry.handoff == "always" else ""
         print(f'  {m.score:.3f}  {m.entry.id:<28} {m.entry.department or "-":<12} "{m.question}"{flag}')
     if not matches:
         print("  (no entry shares any words with this text)")
+    return 0
+
+
+def _describe_confidence(confidence: Confidence, base: KnowledgeBase) -> str:
+    """What `faq check` says about the thresholds: calibrated (when, on what, with what result) or not."""
+    thresholds = f"answer at {confidence.answer_threshold:.3f}, review at {confidence.review_threshold:.3f}"
+    report = confidence.report
+    if report is None:
+        return (
+            f"not calibrated: the default confidence model with config.yaml's thresholds ({thresholds}); "
+            "run `python bot.py faq calibrate --queries FILE`"
+        )
+    lines = [
+        f"calibrated {report.calibrated_at} on {report.queries_file} ({report.queries} texts, "
+        f"{report.in_scope} in scope): {thresholds}",
+        f"  target precision {report.target_precision:.2f} at an out-of-scope rate of "
+        f"{report.out_of_scope_rate:.1%}; on that file (out of fold): precision {report.precision:.3f}, "
+        f"coverage {report.coverage:.1%}, out of scope answered {report.out_of_scope_answered:.1%}, "
+        f"to review {report.review_share:.1%}",
+    ]
+    if report.knowledge_fingerprint != knowledge_fingerprint(base):
+        lines.append(
+            f"  the FAQ changed since ({report.knowledge_entries} entries then, {len(base)} now): "
+            "run `faq calibrate` again"
+        )
+    return "\n".join(lines)
+
+
+def _faq_calibrate(
+    config: BotConfig, matcher: Matcher, base: KnowledgeBase, folder: Path, args: argparse.Namespace
+) -> int:
+    queries_path = Path(args.queries) if args.queries else folder / DEFAULT_CALIBRATION_QUERIES
+    try:
+        queries = read_queries(queries_path, {entry.id for entry in base.entries})
+        confidence = calibrate_queries(
+            matcher,
+            queries,
+            target_precision=args.target_precision,
+            review_precision=args.review_precision,
+            out_of_scope_rate=args.out_of_scope_rate,
+            queries_file=queries_path.name,
+            default_language=config.router.default_language,
+        )
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.dry_run:
+        print(_describe_confidence(confidence, base))
+        return 0
+    written = save_calibration(confidence, folder)
+    print(f"wrote {written}")
+    print(_describe_confidence(confidence, base))
+    print("A running bot picks the new thresholds up with its next FAQ reload.")
     return 0
 
 
@@ -605,18 +679,15 @@ def _faq_eval(config: BotConfig, matcher: Matcher, base: KnowledgeBase, args: ar
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    result = evaluate(
-        matcher,
-        queries,
-        answer_threshold=config.knowledge.answer_threshold,
-        suggest_threshold=config.knowledge.suggest_threshold,
-        default_language=config.router.default_language,
-    )
+    result = evaluate(matcher, queries, default_language=config.router.default_language)
     if args.json:
         print(json.dumps(result.as_dict()))
         return 0
-    threshold = config.knowledge.answer_threshold
-    print(f"{result.queries} queries, {result.in_scope} in scope; answer threshold {threshold}")
+    confidence = matcher.confidence
+    print(
+        f"{result.queries} queries, {result.in_scope} in scope; answer at {confidence.answer_threshold:.3f}, "
+        f"review at {confidence.review_threshold:.3f} ({'calibrated' if confidence.report else 'not calibrated'})"
+    )
     print(f"  answered automatically  {result.auto_answered} ({result.auto_correct} correct)")
     print(f"  precision               {result.precision:.3f}")
     print(f"  coverage                {result.coverage:.3f}")
@@ -633,6 +704,17 @@ async def cmd_db(config: BotConfig, base_dir: Path) -> int:
     finally:
         await db.close()
     return 0
+
+
+# The labelled texts `faq calibrate` reads unless told otherwise, kept in the FAQ folder.
+DEFAULT_CALIBRATION_QUERIES = "calibration-queries.jsonl"
+
+
+def _share(value: str) -> float:
+    number = float(value)
+    if not 0.0 <= number <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    return number
 
 
 def parser() -> argparse.ArgumentParser:
@@ -689,10 +771,30 @@ def parser() -> argparse.ArgumentParser:
     ask = faq_actions.add_parser("ask", help="show the entries a text would match, with scores")
     ask.add_argument("text", nargs="+")
     ask.add_argument("--limit", type=int, default=5)
+    calibrate = faq_actions.add_parser(
+        "calibrate", help="choose the answer and review thresholds from a labelled JSON-lines file"
+    )
+    calibrate.add_argument("--faq", dest="dir", help="FAQ folder (default: knowledge.path)")
+    calibrate.add_argument(
+        "--queries", help=f"labelled texts (default: {DEFAULT_CALIBRATION_QUERIES} in the FAQ folder)"
+    )
+    calibrate.add_argument("--target-precision", type=_share, default=0.95, help="of automatic answers")
+    calibrate.add_argument(
+        "--review-precision", type=_share, default=0.5, help="of the suggestions sent to review"
+    )
+    calibrate.add_argument(
+        "--out-of-scope-rate",
+        type=_share,
+        help="share of real traffic the FAQ cannot answer (default: the share of null texts in the file)",
+    )
+    calibrate.add_argument("--dry-run", action="store_true", help="report, do not write calibration.json")
     ev = faq_actions.add_parser("eval", help="measure automatic answers on a labelled JSON-lines file")
     ev.add_argument("--faq", dest="dir", help="FAQ folder (default: knowledge.path)")
     ev.add_argument("--queries", required=True, help='one {"text": ..., "expect": id or null} a line')
     ev.add_argument("--json", action="store_true", help="print one JSON object")
+    faq_commands.add_parsers(faq_actions)  # import, learn, add-variant, gaps
+
+    routing_commands.add_parsers(sub)  # routing import, eval, ask
 
     db = sub.add_parser("db", help="the database")
     db.add_subparsers(dest="action", required=True).add_parser("upgrade", help="apply pending migrations")
@@ -718,8 +820,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(cmd_chat(config, base_dir, args.user))
         if command == "tickets":
             return asyncio.run(cmd_tickets(config, base_dir, args))
+        if command == "faq" and args.action in faq_commands.ACTIONS:
+            return faq_commands.run(config, base_dir, args)
         if command == "faq":
             return cmd_faq(config, base_dir, args)
+        if command == "routing":
+            return routing_commands.run(config, base_dir, args)
         return asyncio.run(cmd_db(config, base_dir))
     except ConfigError as exc:
         print(f"configuration error:\n{exc}", file=sys.stderr)

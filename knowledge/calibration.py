@@ -87,6 +87,12 @@ class Confidence:
         z = self.intercept + sum(w * f for w, f in zip(self.weights, features, strict=True))
         return 1.0 / (1.0 + math.exp(-max(min(z, 60.0), -60.0)))
 
+    def probabilities(self, features: np.ndarray) -> np.ndarray:
+        """`probability` of each row of a candidates x FEATURES matrix."""
+        z = np.clip(features @ np.asarray(self.weights) + self.intercept, -60.0, 60.0)
+        result: np.ndarray = 1.0 / (1.0 + np.exp(-z))
+        return result
+
     def to_json(self) -> str:
         data: dict[str, Any] = {
             "version": VERSION,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,8 +37,10 @@ _ANSWER_CHARS = 300
 # at least this many) and there are not too many entries for its weights to stay small in memory.
 _CLASSIFIER_MIN_VARIANTS = 3.0
 _CLASSIFIER_MAX_ENTRIES = 1000
-# Before the logistic model, entries are ranked by this blend of the raw signals.
-_BLEND = {"bm25": 0.35, "char": 0.35, "centroid": 0.15, "words": 0.1, "answer": 0.05}
+# Before the logistic model, entries are ranked by this blend of the raw signals (bm25, char, centroid,
+# words, answer: the first five FEATURES), plus a little for a keyword.
+_BLEND = (0.35, 0.35, 0.15, 0.1, 0.05)
+_KEYWORD_BLEND = 0.1
 # Scores are rounded so that ties are real ties and reruns give identical numbers.
 _DIGITS = 6
 
@@ -73,8 +75,8 @@ class _Counts:
     count: np.ndarray
 
     @classmethod
-    def of(cls, documents: Sequence[Sequence[str]]) -> _Counts:
-        vocabulary: dict[str, int] = {}
+    def of(cls, documents: Sequence[Sequence[str]], vocabulary: dict[str, int] | None = None) -> _Counts:
+        vocabulary = {} if vocabulary is None else vocabulary
         terms: list[int] = []
         counts: list[int] = []
         sizes: list[int] = []
@@ -94,8 +96,11 @@ class _Counts:
     def frequency(self) -> np.ndarray:
         return np.bincount(self.term, minlength=len(self.vocabulary)).astype(np.float64)
 
+    def width(self) -> int:
+        return max(len(self.vocabulary), 1)
+
     def matrix(self, values: np.ndarray) -> sparse.csr_matrix:
-        shape = (self.documents, max(len(self.vocabulary), 1))
+        shape = (self.documents, self.width())
         return sparse.csr_matrix((values, (self.doc, self.term)), shape=shape)
 
 
@@ -139,31 +144,35 @@ class _TfIdf:
     """Sublinear TF-IDF with unit rows; a term no document has gets the highest weight, so the words of
     an unrelated text lengthen its vector and pull every similarity down."""
 
-    def __init__(self, documents: Sequence[Sequence[str]]) -> None:
-        counts = _Counts.of(documents)
+    def __init__(self, documents: Sequence[Sequence[str]], vocabulary: dict[str, int] | None = None) -> None:
+        # A vocabulary shared with another index grows to the union; this index's own terms are those
+        # its documents have (the others have a document frequency of 0 here and count as unseen).
+        counts = _Counts.of(documents, {} if vocabulary is None else vocabulary)
         self.vocabulary = counts.vocabulary
-        self.idf = np.log((1 + counts.documents) / (1 + counts.frequency())) + 1
+        self._frequency = counts.frequency()
+        self.idf = np.log((1 + counts.documents) / (1 + self._frequency)) + 1
         self.unseen_idf = math.log(1 + counts.documents) + 1
         self.matrix = _unit_rows(counts.matrix((1 + np.log(counts.count)) * self.idf[counts.term]))
         self.postings = _Postings(self.matrix)
 
-    def query(self, terms: Sequence[str]) -> _Query:
-        known: list[int] = []
-        weights: list[float] = []
-        unseen = 0.0
-        for term, count in Counter(terms).items():
-            index = self.vocabulary.get(term)
-            weight = 1 + math.log(count)
-            if index is None:
-                unseen += (weight * self.unseen_idf) ** 2
-            else:
-                known.append(index)
-                weights.append(weight * float(self.idf[index]))
-        vector = np.asarray(weights)
-        norm = math.sqrt(float(vector @ vector) + unseen)
+    def query(self, counts: Mapping[str, int]) -> _Query:
+        """A text's term counts as a unit vector over this vocabulary."""
+        indexes = np.asarray([self.vocabulary.get(term, -1) for term in counts], dtype=np.int64)
+        return self.query_indexed(indexes, np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))
+
+    def query_indexed(self, indexes: np.ndarray, counts: np.ndarray) -> _Query:
+        """The same, for terms already looked up in the (shared) vocabulary: -1 for an unknown term."""
+        size = len(self._frequency)
+        weights = 1 + np.log(counts)
+        known = (indexes >= 0) & (indexes < size)
+        known[known] = self._frequency[indexes[known]] > 0
+        weights[known] *= self.idf[indexes[known]]
+        weights[~known] *= self.unseen_idf
+        norm = math.sqrt(float(weights @ weights))
         if norm == 0:
-            return _Query(np.zeros(0, dtype=np.int64), vector, 0.0)
-        return _Query(np.asarray(known, dtype=np.int64), vector / norm, unseen / (norm * norm))
+            return _Query(np.zeros(0, dtype=np.int64), np.zeros(0), 0.0)
+        unseen = float(weights[~known] @ weights[~known]) / (norm * norm)
+        return _Query(indexes[known], weights[known] / norm, unseen)
 
     def similarities(self, query: _Query) -> np.ndarray:
         return self.postings.score(query.terms, query.weights)
@@ -233,10 +242,22 @@ class Matcher:
                     variant_words.append(words)
                     variant_grams.append(char_ngrams(normalized))
         self._starts = np.asarray(starts, dtype=np.int64)
+        self._ends = np.append(self._starts[1:], len(self._variants)).astype(np.int64)
         self._variant_entry = np.asarray([v.entry_index for v in self._variants], dtype=np.int64)
+        self._one_variant_each = len(self._variants) == len(self._entries)
 
+        # Answers are long: character n-grams of their opening only, where the topic is stated (Kiwi on
+        # every whole answer would make a reload of a large base take many seconds). They share the
+        # questions' n-gram vocabulary, so a text's n-grams are looked up once for both.
+        answer_grams = [
+            char_ngrams(normalize(" ".join(a[:_ANSWER_CHARS] for a in entry.answer.values())))
+            for entry in self._entries
+        ]
+        char_vocabulary: dict[str, int] = {}
         self._bm25 = _Bm25(variant_words)
-        self._chars = _TfIdf(variant_grams)
+        self._chars = _TfIdf(variant_grams, char_vocabulary)
+        self._answers = _TfIdf(answer_grams, char_vocabulary)
+        self._char_vocabulary = char_vocabulary
         self._words = _TfIdf([_with_pairs(words) for words in variant_words])
         # Each entry as one document: its variants' unit rows summed, again of unit length.
         membership = sparse.csr_matrix(
@@ -245,14 +266,6 @@ class Matcher:
         )
         self._centroid_chars = _Postings(_unit_rows(membership @ self._chars.matrix))
         self._centroid_words = _Postings(_unit_rows(membership @ self._words.matrix))
-        # Answers are long: character n-grams of their opening only, where the topic is stated (Kiwi on
-        # every whole answer would make a reload of a large base take many seconds).
-        self._answers = _TfIdf(
-            [
-                char_ngrams(normalize(" ".join(a[:_ANSWER_CHARS] for a in entry.answer.values())))
-                for entry in self._entries
-            ]
-        )
         self._keywords = _KeywordIndex(self._entries)
         self._classifier = _Classifier.train(
             self._chars.matrix, self._words.matrix, self._variant_entry, len(self._entries)
@@ -269,9 +282,13 @@ class Matcher:
         """
         if limit <= 0:
             return []
+        candidates = self.candidates(text, language)
+        if not candidates:
+            return []
+        probabilities = self.confidence.probabilities(np.asarray([c.features for c in candidates]))
         scored = [
-            (round(self.confidence.probability(c.features), _DIGITS), c.preferred_language, -c.entry_index, c)
-            for c in self.candidates(text, language)
+            (round(p, _DIGITS), c.preferred_language, -c.entry_index, c)
+            for p, c in zip(probabilities.tolist(), candidates, strict=True)
         ]
         scored.sort(key=lambda item: item[:3], reverse=True)
         return [
@@ -285,86 +302,93 @@ class Matcher:
             return []
         normalized = normalize(text)
         words = self._analyzer.words(normalized)
-        grams = char_ngrams(normalized)
+        grams = Counter(char_ngrams(normalized))
         if not words and not grams:
             return []
         bm25, unknown = self._bm25.scores(words)
-        char_query = self._chars.query(grams)
+        # The questions' and the answers' n-grams share one vocabulary: look each up once.
+        gram_indexes = np.asarray([self._char_vocabulary.get(gram, -1) for gram in grams], dtype=np.int64)
+        gram_counts = np.fromiter(grams.values(), dtype=np.float64, count=len(grams))
+        char_query = self._chars.query_indexed(gram_indexes, gram_counts)
         chars = self._chars.similarities(char_query)
-        word_query = self._words.query(_with_pairs(words))
+        word_query = self._words.query(Counter(_with_pairs(words)))
         variant_blend = 0.5 * bm25 + 0.5 * chars
 
-        single = len(self._variants) == len(self._entries)  # one variant each: no reduction needed
-        per_entry = {
-            "bm25": bm25 if single else np.maximum.reduceat(bm25, self._starts),
-            "char": chars if single else np.maximum.reduceat(chars, self._starts),
-            "centroid": self._centroid_chars.score(char_query.terms, char_query.weights),
-            "words": self._centroid_words.score(word_query.terms, word_query.weights),
-            "answer": self._answers.similarities(self._answers.query(grams)),
-        }
-        blend: np.ndarray = np.zeros(len(self._entries))
-        for name, weight in _BLEND.items():
-            blend += weight * per_entry[name]
-        keyword_hits = self._keywords.hits(normalized)
-        for entry_index in keyword_hits:
-            blend[entry_index] += 0.1
+        if self._one_variant_each:  # an entry is its question: the entry-level signals are the same
+            bm25_e, chars_e, centroid = bm25, chars, chars
+        else:
+            bm25_e = np.maximum.reduceat(bm25, self._starts)
+            chars_e = np.maximum.reduceat(chars, self._starts)
+            centroid = self._centroid_chars.score(char_query.terms, char_query.weights)
+        per_entry = (
+            bm25_e,
+            chars_e,
+            centroid,
+            self._centroid_words.score(word_query.terms, word_query.weights),
+            self._answers.similarities(self._answers.query_indexed(gram_indexes, gram_counts)),
+        )
+        keyword = np.zeros(len(self._entries))
+        keyword[list(self._keywords.hits(normalized))] = 1.0
+        blend = _KEYWORD_BLEND * keyword
+        for weight, signal in zip(_BLEND, per_entry, strict=True):
+            blend += weight * signal
+
         count = min(_CANDIDATES, len(self._entries))
-        chosen = {int(i) for i in np.argpartition(-blend, count - 1)[:count] if blend[i] > 0}
-        decisions = None
-        if self._classifier is not None:
-            decisions = self._classifier.decisions(char_query, word_query)
-            if chosen:  # the classifier's favourites are looked at too
-                chosen.update(int(i) for i in np.argpartition(-decisions, 2)[:3])
+        top = np.argpartition(-blend, count - 1)[:count]
+        chosen = set(top[blend[top] > 0].tolist())
         if not chosen:
             return []
+        decisions = classifier_margin = np.zeros(len(self._entries))
+        if self._classifier is not None:
+            decisions = self._classifier.decisions(char_query, word_query)
+            chosen.update(np.argpartition(-decisions, 2)[:3].tolist())  # the classifier's favourites too
+            classifier_margin = decisions - _best_other(decisions)
+        indexes = np.asarray(sorted(chosen), dtype=np.int64)
+        margin = blend[indexes] - _best_other(blend[indexes])
 
         voters = np.argpartition(-variant_blend, min(_VOTERS, len(variant_blend)) - 1)[:_VOTERS]
         # Weak neighbours vote weakly: below a mean similarity of 0.1 the shares shrink.
         voter_weight = max(float(variant_blend[voters].sum()), 0.1 * _VOTERS)
-        votes: dict[int, float] = {}
-        for variant in voters:
-            owner = int(self._variant_entry[variant])
-            votes[owner] = votes.get(owner, 0.0) + float(variant_blend[variant])
-
-        length = math.log1p(len(words))
+        votes = np.bincount(self._variant_entry[voters], variant_blend[voters], minlength=len(self._entries))
+        columns = [
+            *(signal[indexes] for signal in per_entry),
+            keyword[indexes],
+            margin,
+            votes[indexes] / voter_weight,
+            np.full(len(indexes), unknown),
+            np.full(len(indexes), math.log1p(len(words))),
+            decisions[indexes],
+            classifier_margin[indexes],
+            ((margin > 0) & (classifier_margin[indexes] > 0)).astype(np.float64),
+        ]
+        rows = np.column_stack(columns).tolist()
         candidates = []
-        top_decisions = np.sort(decisions)[-2:] if decisions is not None and len(decisions) > 1 else None
-        for entry_index in sorted(chosen):
-            others = [blend[i] for i in chosen if i != entry_index]
-            margin = float(blend[entry_index]) - (max(others) if others else 0.0)
-            classifier = classifier_margin = 0.0
-            if decisions is not None and top_decisions is not None:
-                classifier = float(decisions[entry_index])
-                best_other = top_decisions[0] if classifier >= top_decisions[1] else top_decisions[1]
-                classifier_margin = classifier - float(best_other)
-            start = int(self._starts[entry_index])
-            end = (
-                int(self._starts[entry_index + 1])
-                if entry_index + 1 < len(self._starts)
-                else len(self._variants)
-            )
-            # The best variant of the entry; among equal scores the first written.
-            variant = self._variants[start + int(np.argmax(variant_blend[start:end]))]
-            values = {
-                **{name: float(per_entry[name][entry_index]) for name in _BLEND},
-                "keyword": float(entry_index in keyword_hits),
-                "margin": margin,
-                "votes": votes.get(entry_index, 0.0) / voter_weight,
-                "unknown": unknown,
-                "length": length,
-                "classifier": classifier,
-                "classifier_margin": classifier_margin,
-                "agree": float(margin > 0 and classifier_margin > 0),
-            }
+        for entry_index, features in zip(indexes.tolist(), rows, strict=True):
+            variant = self._variants[self._best_variant(entry_index, variant_blend)]
             candidates.append(
                 Candidate(
                     entry_index=entry_index,
-                    features=tuple(values[name] for name in FEATURES),
+                    features=tuple(features),
                     question=variant.question,
                     preferred_language=language is not None and variant.language == language,
                 )
             )
         return candidates
+
+    def _best_variant(self, entry_index: int, variant_scores: np.ndarray) -> int:
+        """The entry's best-scoring variant; among equal scores the first written."""
+        start = int(self._starts[entry_index])
+        end = int(self._ends[entry_index])
+        return start if end - start == 1 else start + int(np.argmax(variant_scores[start:end]))
+
+
+def _best_other(values: np.ndarray) -> np.ndarray:
+    """For each item, the largest of the other items (0 when there is no other)."""
+    if len(values) < 2:
+        return np.zeros(len(values))
+    second, first = np.partition(values, len(values) - 2)[-2:]
+    others: np.ndarray = np.where(values >= first, second, first)
+    return others
 
 
 class _Classifier:

@@ -87,6 +87,11 @@ class Analyzer:
                 self._cache.popitem(last=False)
         return words
 
+    def forget(self) -> None:
+        """Empty the memory of analysed texts (benchmarks measure the analysis itself)."""
+        with self._lock:
+            self._cache.clear()
+
     def _analyse(self, normalized: str) -> list[str]:
         if _HANGUL.search(normalized):
             return self._korean(normalized)

@@ -11,7 +11,7 @@ from knowledge import KnowledgeConfig
 def test_defaults() -> None:
     config = KnowledgeConfig()
     assert config.path == Path("knowledge/faq")
-    assert (config.answer_threshold, config.suggest_threshold, config.reload_seconds) == (0.40, 0.30, 2.0)
+    assert (config.answer_threshold, config.suggest_threshold, config.reload_seconds) == (0.80, 0.45, 2.0)
 
 
 def test_values_from_config_yaml() -> None:

@@ -192,7 +192,9 @@ def test_synonyms_let_a_question_match_the_other_words_of_a_group() -> None:
     before = Matcher(KnowledgeBase(entries=(plain, other)))
     after = Matcher(KnowledgeBase(entries=(with_synonyms, other)))
     for text in ("카우치 버리는 방법", "dispose of a couch"):
-        assert features_of(after, text, "bulky-waste")["bm25"] > features_of(before, text, "bulky-waste")["bm25"]
+        assert (
+            features_of(after, text, "bulky-waste")["bm25"] > features_of(before, text, "bulky-waste")["bm25"]
+        )
         assert after.match(text)[0].score > before.match(text)[0].score
 
 
