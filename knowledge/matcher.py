@@ -39,7 +39,7 @@ _CLASSIFIER_MIN_VARIANTS = 3.0
 _CLASSIFIER_MAX_ENTRIES = 1000
 # Before the logistic model, entries are ranked by this blend of the raw signals (bm25, char, centroid,
 # words, answer: the first five FEATURES), plus a little for a keyword.
-_BLEND = (0.35, 0.35, 0.15, 0.1, 0.05)
+_BLEND = (0.35, 0.35, 0.15, 0.1, 0.1)
 _KEYWORD_BLEND = 0.1
 # Scores are rounded so that ties are real ties and reruns give identical numbers.
 _DIGITS = 6
@@ -193,17 +193,36 @@ class _Bm25:
         norm = _K1 * (1 - _B + _B * lengths[counts.doc] / (average or 1.0))
         weights = self.idf[counts.term] * counts.count * (_K1 + 1) / (counts.count + norm)
         self.postings = _Postings(counts.matrix(weights))
+        self._present = counts.matrix(np.ones(len(counts.term)))
 
-    def scores(self, words: Sequence[str]) -> tuple[np.ndarray, float]:
-        """Normalised BM25 per document, and the share of the text's IDF mass that no document has."""
+    def entry_words(self, membership: sparse.csr_matrix) -> _Postings:
+        """Which words each entry has in any of its variants (membership: entries x documents)."""
+        present = sparse.csr_matrix(membership @ self._present)
+        present.data[:] = 1.0
+        return _Postings(present)
+
+    def scores(self, words: Sequence[str]) -> _Bm25Result:
         distinct = dict.fromkeys(words)
         present = np.asarray([self.vocabulary[w] for w in distinct if w in self.vocabulary], dtype=np.int64)
         missing = len(distinct) - len(present)
         possible = float(self.idf[present].sum()) + missing * self.unseen_idf
         if possible == 0:
-            return np.zeros(self.postings.size), 0.0
+            return _Bm25Result(np.zeros(self.postings.size), 0.0, present, self.idf[present], 1.0)
         scores = self.postings.score(present, np.ones(len(present)))
-        return scores / possible, missing * self.unseen_idf / possible
+        unknown = missing * self.unseen_idf / possible
+        return _Bm25Result(scores / possible, unknown, present, self.idf[present], possible)
+
+
+@dataclass(frozen=True)
+class _Bm25Result:
+    """Normalised BM25 per document; the share of the text's IDF mass that no document has; the text's
+    known words with their IDFs, and the most they could score."""
+
+    scores: np.ndarray
+    unknown: float
+    words: np.ndarray
+    idf: np.ndarray
+    possible: float
 
 
 @dataclass(frozen=True)
@@ -264,6 +283,7 @@ class Matcher:
             (np.ones(len(self._variants)), (self._variant_entry, np.arange(len(self._variants)))),
             shape=(len(self._entries), len(self._variants)),
         )
+        self._entry_words = self._bm25.entry_words(membership)
         self._centroid_chars = _Postings(_unit_rows(membership @ self._chars.matrix))
         self._centroid_words = _Postings(_unit_rows(membership @ self._words.matrix))
         self._keywords = _KeywordIndex(self._entries)
@@ -305,7 +325,11 @@ class Matcher:
         grams = Counter(char_ngrams(normalized))
         if not words and not grams:
             return []
-        bm25, unknown = self._bm25.scores(words)
+        found = self._bm25.scores(words)
+        bm25, unknown = found.scores, found.unknown
+        # How much of the text's word weight the entry has anywhere in its questions: what the text
+        # asks beyond the entry ("... 채용 공고") shows here even when one rare word matches strongly.
+        covered = self._entry_words.score(found.words, found.idf) / found.possible
         # The questions' and the answers' n-grams share one vocabulary: look each up once.
         gram_indexes = np.asarray([self._char_vocabulary.get(gram, -1) for gram in grams], dtype=np.int64)
         gram_counts = np.fromiter(grams.values(), dtype=np.float64, count=len(grams))
@@ -360,6 +384,7 @@ class Matcher:
             decisions[indexes],
             classifier_margin[indexes],
             ((margin > 0) & (classifier_margin[indexes] > 0)).astype(np.float64),
+            covered[indexes],
         ]
         rows = np.column_stack(columns).tolist()
         candidates = []
