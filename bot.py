@@ -684,9 +684,10 @@ def _faq_eval(config: BotConfig, matcher: Matcher, base: KnowledgeBase, args: ar
         print(json.dumps(result.as_dict()))
         return 0
     confidence = matcher.confidence
+    state = "calibrated" if confidence.report else "not calibrated"
     print(
         f"{result.queries} queries, {result.in_scope} in scope; answer at {confidence.answer_threshold:.3f}, "
-        f"review at {confidence.review_threshold:.3f} ({'calibrated' if confidence.report else 'not calibrated'})"
+        f"review at {confidence.review_threshold:.3f} ({state})"
     )
     print(f"  answered automatically  {result.auto_answered} ({result.auto_correct} correct)")
     print(f"  precision               {result.precision:.3f}")

@@ -77,20 +77,21 @@ class _Counts:
     @classmethod
     def of(cls, documents: Sequence[Sequence[str]], vocabulary: dict[str, int] | None = None) -> _Counts:
         vocabulary = {} if vocabulary is None else vocabulary
-        terms: list[int] = []
-        counts: list[int] = []
-        sizes: list[int] = []
-        for document in documents:
-            counted = Counter(document)
-            terms.extend(vocabulary.setdefault(term, len(vocabulary)) for term in counted)
-            counts.extend(counted.values())
-            sizes.append(len(counted))
+        counted = [Counter(document) for document in documents]
+        terms = [term for counts in counted for term in counts]
+        # New terms in first-seen order, each looked up once; the rest runs in C (map, fromiter).
+        for term in dict.fromkeys(terms):
+            vocabulary.setdefault(term, len(vocabulary))
         return cls(
             vocabulary,
             len(documents),
-            np.repeat(np.arange(len(documents)), sizes),
-            np.asarray(terms, dtype=np.int64),
-            np.asarray(counts, dtype=np.float64),
+            np.repeat(np.arange(len(documents)), [len(counts) for counts in counted]),
+            np.fromiter(map(vocabulary.__getitem__, terms), dtype=np.int64, count=len(terms)),
+            np.fromiter(
+                itertools.chain.from_iterable(counts.values() for counts in counted),
+                dtype=np.float64,
+                count=len(terms),
+            ),
         )
 
     def frequency(self) -> np.ndarray:

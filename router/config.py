@@ -112,6 +112,27 @@ class LifecycleConfig(BaseModel):
     person_words: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_PERSON_WORDS))
 
 
+class RoutingConfig(BaseModel):
+    """The learned department model (README, "Routing"): used when no keyword rule or FAQ entry
+    decides; below its threshold a ticket goes to the triage department."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    retrain_minutes: float = Field(
+        default=60, gt=0, description="how often the examples are looked at and, if changed, learned again"
+    )
+    target_precision: float = Field(
+        default=0.90, gt=0, le=1, description="the threshold is chosen for this share of right departments"
+    )
+    min_examples_per_department: int = Field(
+        default=10, ge=5, description="a department with fewer examples is never predicted"
+    )
+    # Weigh departments by how active they were around the moment a text arrives (days of a Gaussian
+    # kernel over their examples' times); unset, the text alone decides.
+    time_scale_days: float | None = Field(default=None, gt=0)
+
+
 class RouterConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -127,6 +148,7 @@ class RouterConfig(BaseModel):
     dispatcher: DispatcherConfig = Field(default_factory=DispatcherConfig)
     media: MediaConfig = Field(default_factory=MediaConfig)
     desk: DeskConfig = Field(default_factory=DeskConfig)
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)
 
     @field_validator("timezone")
     @classmethod

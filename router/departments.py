@@ -1,11 +1,11 @@
 """Which department a text belongs to: an administrator's keyword rule, else the department of a
-plausible FAQ entry, else the triage desk."""
+plausible FAQ entry, else the learned department model when it is sure enough, else the triage desk."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from knowledge import Match
@@ -15,7 +15,7 @@ from router.config import DepartmentConfig
 @dataclass(frozen=True)
 class Route:
     department: str
-    reason: str  # "keyword:<word>", "faq:<entry id>" or "triage"
+    reason: str  # "keyword:<word>", "faq:<entry id>", "model:<department>:<confidence>" or "triage"
 
 
 def _normalise(text: str) -> str:
@@ -56,10 +56,16 @@ def choose_department(
     rules: KeywordRules,
     suggest_threshold: float,
     triage: str,
+    model: Callable[[str], tuple[str, float] | None] | None = None,
 ) -> Route:
+    """`model`: the learned department model's verdict on a text, the department and its confidence
+    when that is at or above the model's threshold (else None)."""
     keyword = rules.find(text)
     if keyword is not None:
         return Route(keyword[0], f"keyword:{keyword[1]}")
     if matches and matches[0].score >= suggest_threshold and matches[0].entry.department:
         return Route(matches[0].entry.department, f"faq:{matches[0].entry.id}")
+    learned = model(text) if model is not None else None
+    if learned is not None:
+        return Route(learned[0], f"model:{learned[0]}:{learned[1]:.2f}")
     return Route(triage, "triage")

@@ -177,6 +177,8 @@ class Desk:
             if department == ticket.department and ticket.status != TicketStatus.REVIEW:
                 raise DeskError(f"ticket {ticket.reference} is already with {department}")
             ticket.assignee = ticket.assignee_name = None
+            # An example from an earlier resolution named the wrong department: the next one counts.
+            await data.remove_ticket_example(session, ticket_id=ticket.id or 0)
             await self.router.forward(
                 session,
                 ticket,
@@ -207,6 +209,7 @@ class Desk:
             )
             ticket.resolved_at = ticket.rating_requested_at = now
             ticket.first_response_at = ticket.first_response_at or now
+            await self._learn_department(session, ticket)
             await self.router.notify(
                 session, ticket, contact, "resolved", now=now, text=text.strip(), buttons=RATING_BUTTONS
             )
@@ -281,6 +284,18 @@ class Desk:
         return ticket
 
     # --- helpers --------------------------------------------------------------------------
+
+    async def _learn_department(self, session: AsyncSession, ticket: Ticket) -> None:
+        """A resolved ticket teaches the department model: its first citizen message belongs to the
+        department that resolved it (after a reassignment, the final one). Never a sensitive one."""
+        if ticket.sensitive or not ticket.department or ticket.id is None:
+            return
+        first = await data.first_inbound(session, ticket_id=ticket.id)
+        if first is None or not first.text.strip():
+            return
+        await data.set_ticket_example(
+            session, ticket_id=ticket.id, text=first.text, department=ticket.department, at=ticket.created_at
+        )
 
     async def _start_work(self, session: AsyncSession, ticket: Ticket, staff: Staff, now: datetime) -> bool:
         """A forwarded or reopened ticket is in progress once staff act on it; False if it was not."""

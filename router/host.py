@@ -114,6 +114,8 @@ class RouterHost:
                 f"{e.at.astimezone(zone):%m-%d %H:%M} {e.kind}"
                 + (f" {e.from_status or ''}->{e.to_status}" if e.to_status else "")
                 + f" by {e.actor_name or e.actor}"
+                # Why a ticket went where it did: a keyword, an FAQ entry, the department model, triage.
+                + (f" ({e.detail['reason']})" if e.to_status == "forwarded" and "reason" in e.detail else "")
                 for e in view.events
             )
             t = view.ticket

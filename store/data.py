@@ -3,11 +3,13 @@ transaction decides what is one unit of work."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, text, update
+from sqlalchemy import and_, delete, func, or_, text, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -20,6 +22,8 @@ from store.models import (
     Message,
     Outbox,
     OutboxStatus,
+    RoutingExample,
+    RoutingSource,
     Ticket,
     TicketEvent,
     utcnow,
@@ -501,3 +505,235 @@ async def finish_outbox(session: AsyncSession, *, outbox_id: int, attempt: int, 
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)
+
+
+# --- what the FAQ did not answer (`faq learn`, `faq gaps`) ----------------------------------
+
+_CHUNK = 500  # ids per IN (...) list
+
+
+@dataclass(frozen=True)
+class ReviewAnswer:
+    """A ticket answered from the review queue: the citizen's question and what staff sent."""
+
+    ticket_id: int
+    reference: str
+    language: str
+    question: str  # the citizen's first message
+    entry: str | None  # the FAQ entry whose answer was sent; None for staff's own words
+    edited: bool  # staff changed the text before sending it
+    answered_at: datetime
+    learned: bool  # the ticket has an event of `learned_kind` already
+
+
+async def review_answers(
+    session: AsyncSession, *, since: datetime | None = None, learned_kind: str = "faq_learned"
+) -> list[ReviewAnswer]:
+    """Tickets answered from the review queue (their "review_sent" event at or after `since`), oldest
+    first. Sensitive tickets are left out."""
+    query = (
+        select(TicketEvent, Ticket)
+        .join(Ticket, col(Ticket.id) == TicketEvent.ticket_id)
+        .where(TicketEvent.kind == "review_sent", col(Ticket.sensitive).is_(False))
+        .order_by(col(TicketEvent.id))
+    )
+    if since is not None:
+        query = query.where(col(TicketEvent.at) >= since)
+    sent: dict[int, tuple[TicketEvent, Ticket]] = {}
+    for event, ticket in (await session.exec(query)).all():
+        sent[event.ticket_id] = (event, ticket)  # the last one, should a ticket have two
+    ids = list(sent)
+    edited: dict[int, bool] = {}
+    learned: set[int] = set()
+    questions: dict[int, str] = {}
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        changes = await session.exec(
+            select(TicketEvent)
+            .where(
+                col(TicketEvent.ticket_id).in_(chunk),
+                TicketEvent.kind == "status",
+                TicketEvent.from_status == "review",
+                TicketEvent.to_status == "answered",
+            )
+            .order_by(col(TicketEvent.id))
+        )
+        for change in changes.all():
+            edited[change.ticket_id] = bool(change.detail.get("edited"))
+        marks = await session.exec(
+            select(TicketEvent.ticket_id).where(
+                col(TicketEvent.ticket_id).in_(chunk), TicketEvent.kind == learned_kind
+            )
+        )
+        learned.update(marks.all())
+        questions.update(await _first_texts(session, chunk))
+    return [
+        ReviewAnswer(
+            ticket_id=ticket_id,
+            reference=ticket.reference,
+            language=ticket.language,
+            question=questions.get(ticket_id, ""),
+            entry=event.detail.get("entry") or None,
+            edited=edited.get(ticket_id, False),
+            answered_at=event.at,
+            learned=ticket_id in learned,
+        )
+        for ticket_id, (event, ticket) in sent.items()
+    ]
+
+
+@dataclass(frozen=True)
+class FirstDecision:
+    """What the bot did with a new ticket, with the citizen's question."""
+
+    ticket_id: int
+    reference: str
+    language: str
+    status: str  # the status the ticket went to from "new"
+    reason: str | None  # a forward's reason ("triage", "keyword:...")
+    department: str | None
+    entry: str | None  # the entry suggested for review
+    question: str
+    at: datetime
+
+
+async def first_decisions(
+    session: AsyncSession,
+    *,
+    statuses: Collection[str],
+    since: datetime | None = None,
+) -> list[FirstDecision]:
+    """New tickets that went from "new" to one of `statuses` (at or after `since`), oldest first, with
+    their first citizen message. Sensitive tickets are never listed."""
+    first = (
+        select(Message.ticket_id, func.min(Message.id).label("message_id"))
+        .where(Message.direction == Direction.IN, col(Message.ticket_id).is_not(None))
+        .group_by(col(Message.ticket_id))
+        .subquery()
+    )
+    query = (
+        select(TicketEvent, Ticket, Message.text)
+        .join(Ticket, col(Ticket.id) == TicketEvent.ticket_id)
+        .join(first, first.c.ticket_id == col(Ticket.id))
+        .join(Message, col(Message.id) == first.c.message_id)
+        .where(
+            TicketEvent.kind == "status",
+            TicketEvent.from_status == "new",
+            col(TicketEvent.to_status).in_(list(statuses)),
+            col(Ticket.sensitive).is_(False),
+        )
+        .order_by(col(TicketEvent.id))
+    )
+    if since is not None:
+        query = query.where(col(TicketEvent.at) >= since)
+    decisions = []
+    for event, ticket, question in (await session.exec(query)).all():
+        detail = event.detail
+        decisions.append(
+            FirstDecision(
+                ticket_id=event.ticket_id,
+                reference=ticket.reference,
+                language=ticket.language,
+                status=event.to_status or "",
+                reason=detail.get("reason"),
+                department=detail.get("department") or ticket.department,
+                entry=detail.get("entry"),
+                question=question,
+                at=event.at,
+            )
+        )
+    return decisions
+
+
+async def _first_texts(session: AsyncSession, ticket_ids: Collection[int]) -> dict[int, str]:
+    """The text of each ticket's first citizen message."""
+    first = (
+        select(func.min(Message.id))
+        .where(col(Message.ticket_id).in_(list(ticket_ids)), Message.direction == Direction.IN)
+        .group_by(col(Message.ticket_id))
+    )
+    rows = await session.exec(select(Message.ticket_id, Message.text).where(col(Message.id).in_(first)))
+    return {ticket_id: text for ticket_id, text in rows.all() if ticket_id is not None}
+
+
+# --- routing examples (what the department model learns from) -----------------------------------
+
+
+def text_digest(text: str) -> str:
+    """What identifies an example's text: the same words, whatever the spacing and case."""
+    return hashlib.sha256(" ".join(text.casefold().split()).encode("utf-8")).hexdigest()
+
+
+async def add_routing_examples(session: AsyncSession, *, examples: Sequence[RoutingExample]) -> int:
+    """Add imported examples, except those whose text and department are there already (an import
+    run twice adds nothing the second time); returns how many were added."""
+    added = 0
+    seen: set[tuple[str, str]] = set()
+    for example in examples:
+        example.digest = example.digest or text_digest(example.text)
+        key = (example.digest, example.department)
+        if key in seen:
+            continue
+        seen.add(key)
+        found = await session.exec(
+            select(RoutingExample.id)
+            .where(RoutingExample.digest == example.digest, RoutingExample.department == example.department)
+            .limit(1)
+        )
+        if found.first() is not None:
+            continue
+        session.add(example)
+        added += 1
+    await session.flush()
+    return added
+
+
+async def set_ticket_example(
+    session: AsyncSession, *, ticket_id: int, text: str, department: str, at: datetime
+) -> RoutingExample:
+    """The ticket's example: its text and the department that resolved it (replacing an earlier one,
+    so the example is new and a retraining notices it)."""
+    await remove_ticket_example(session, ticket_id=ticket_id)
+    example = RoutingExample(
+        text=text,
+        department=department,
+        source=RoutingSource.TICKET,
+        ticket_id=ticket_id,
+        digest=text_digest(text),
+        created_at=at,
+    )
+    session.add(example)
+    await session.flush()
+    return example
+
+
+async def remove_ticket_example(session: AsyncSession, *, ticket_id: int) -> None:
+    await session.exec(delete(RoutingExample).where(col(RoutingExample.ticket_id) == ticket_id))
+
+
+async def routing_examples(
+    session: AsyncSession, *, departments: Collection[str] | None = None
+) -> Sequence[RoutingExample]:
+    """Every example (of these departments), oldest first."""
+    query = select(RoutingExample)
+    if departments is not None:
+        query = query.where(col(RoutingExample.department).in_(list(departments)))
+    return (await session.exec(query.order_by(col(RoutingExample.id)))).all()
+
+
+async def routing_examples_version(session: AsyncSession) -> tuple[int, int]:
+    """(how many examples, the newest id): changes whenever an example is added, replaced or removed."""
+    count, newest = (
+        await session.exec(select(func.count(col(RoutingExample.id)), func.max(RoutingExample.id)))
+    ).one()
+    return int(count or 0), int(newest or 0)
+
+
+async def count_routing_examples(session: AsyncSession) -> dict[tuple[str, str], int]:
+    """How many examples each (department, source) has."""
+    rows = await session.exec(
+        select(RoutingExample.department, RoutingExample.source, func.count()).group_by(
+            col(RoutingExample.department), col(RoutingExample.source)
+        )
+    )
+    return {(department, source): int(n) for department, source, n in rows.all()}

@@ -219,6 +219,28 @@ class Media(SQLModel, table=True):
     stored_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
+class RoutingSource(enum.StrEnum):
+    IMPORT = "import"  # a row of a spreadsheet of historic complaints (`bot.py routing import`)
+    TICKET = "ticket"  # a resolved ticket: its first citizen message and its final department
+
+
+class RoutingExample(SQLModel, table=True):
+    """A text and the department that handled it: what the department model learns from. A ticket
+    has at most one, rewritten each time it is resolved (after a reassignment: the new department)."""
+
+    __table_args__ = (Index("ix_routingexample_digest", "digest", "department"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    text: str
+    department: str = Field(max_length=64, index=True)
+    source: str = Field(max_length=16)
+    ticket_id: int | None = Field(default=None, foreign_key="ticket.id", unique=True)
+    digest: str = Field(max_length=64)  # of the text: an imported row already there is not added again
+    origin: str | None = Field(default=None, max_length=255)  # an import's file and line
+    # When the text was written: the ticket's creation, the spreadsheet's date, or the import.
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
 class ChannelCursor(SQLModel, table=True):
     """Where a polling channel has read up to (X's since_id), so a restart neither misses nor repeats."""
 

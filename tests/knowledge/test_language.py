@@ -46,3 +46,22 @@ def test_mixed_scripts(text: str, expected: str) -> None:
 def test_nothing_letter_like_gives_the_default(text: str) -> None:
     assert detect_language(text) == "ko"
     assert detect_language(text, default="en") == "en"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Bonjour, où se trouve la mairie s'il vous plaît", "fr"),  # answered in English, but known
+        ("Где находится мэрия, подскажите пожалуйста", "ru"),
+        ("Сайн байна уу, иргэний үнэмлэх хаана авах вэ", "mn"),
+        ("Where is the nearest community service centre", "en"),
+    ],
+)
+def test_the_identifier_tells_languages_that_share_a_script(text: str, expected: str) -> None:
+    assert detect_language(text) == expected
+
+
+@pytest.mark.parametrize("text", ["ok", "hello", "thanks!", "Main St 12"])
+def test_a_few_latin_letters_stay_english(text: str) -> None:
+    # too short for a statistical guess: the script's default stands
+    assert detect_language(text) == "en"

@@ -188,7 +188,8 @@ def test_validation_errors_point_at_the_offending_field(faq: Path, write: Write)
             "waste.yaml",
             10,
             "bulky-waste",
-            "colour: unknown field (expected one of: id, questions, handoff, answer, keywords, synonyms, department)",
+            "colour: unknown field (expected one of: id, questions, handoff, answer, keywords, synonyms, "
+            "department)",
         ),
         # no usable id: the entry is named by its position
         Problem("waste.yaml", 11, "#2", "id: is required"),
