@@ -294,7 +294,10 @@ class Router:
             ),
         )
         if message.attachments:
-            # Provider links expire: each attachment is queued for copying into the store.
+            # Provider links expire: each attachment is queued for copying into the store, due now by
+            # the bot's clock (a provider's timestamp may be skewed, and the fetcher's age limit and
+            # backoff run on the bot's clock too).
+            queued_at = self.clock()
             kept = []
             for attachment in message.attachments:
                 media = await data.add_media(
@@ -304,8 +307,8 @@ class Router:
                         channel=message.channel,
                         source_url=attachment.url,
                         content_type=attachment.content_type,
-                        next_attempt_at=message.received_at,
-                        created_at=message.received_at,
+                        next_attempt_at=queued_at,
+                        created_at=queued_at,
                     ),
                 )
                 kept.append({**vars(attachment), "media_id": media.id})

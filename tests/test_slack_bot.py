@@ -180,7 +180,7 @@ async def test_claim_reassign_and_resolve_change_the_ticket_update_the_card_and_
 
 
 async def test_a_review_items_send_answers_the_citizen(city: City) -> None:
-    receipt = await city.citizen.push("소파 버리고 싶어요")
+    receipt = await city.citizen.push("대형 쓰레기 버리는 법")
     await city.citizen.pop()  # "received": a person checks the likely answer today
     await until(lambda: city.cards("faq-review"))
     [item] = city.cards("faq-review")

@@ -181,7 +181,7 @@ async def test_a_department_may_limit_who_acts_and_a_refusal_says_why(
 
 async def test_a_review_item_lists_the_suggestions_and_send_answers_the_citizen(city: City) -> None:
     bot, citizen, desk = city
-    question = "소파 버리고 싶어요"
+    question = "대형 쓰레기 버리는 법"
     decision = bot.router.decide(question, "ko")
     assert decision.review is not None  # a likely answer, not a sure one: a person checks it today
     receipt = await citizen.push(question)
