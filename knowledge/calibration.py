@@ -252,32 +252,28 @@ def _outcome(model: Confidence, item: Labelled, entries: Sequence[FaqEntry], wei
 
 
 def _answer_threshold(outcomes: Sequence[_Outcome], target: float) -> float:
-    answerable = sorted((o for o in outcomes if o.answerable), key=lambda o: -o.probability)
-    threshold = 1.0
-    answered = correct = 0.0
-    for index, outcome in enumerate(answerable):
-        answered += outcome.weight
-        correct += outcome.weight * outcome.correct
-        following = answerable[index + 1].probability if index + 1 < len(answerable) else -1.0
-        # Only between two different probabilities can a threshold separate them.
-        if following < outcome.probability and correct / answered >= target:
-            threshold = outcome.probability
-    return round(threshold, 6)
+    return _lowest_threshold([o for o in outcomes if o.answerable], target, above=1.0)
 
 
 def _review_threshold(outcomes: Sequence[_Outcome], answer: float, target: float) -> float:
-    below = sorted(
-        (o for o in outcomes if o.answerable and o.probability < answer), key=lambda o: -o.probability
-    )
-    threshold = answer
-    shown = correct = 0.0
-    for index, outcome in enumerate(below):
-        shown += outcome.weight
+    return _lowest_threshold([o for o in outcomes if o.answerable and o.probability < answer], target, answer)
+
+
+def _lowest_threshold(outcomes: Sequence[_Outcome], target: float, above: float) -> float:
+    """The lowest probability at which the outcomes at or above it (and below `above`) are right at
+    least `target` of the time, by weight; `above` when there is none."""
+    ranked = sorted(outcomes, key=lambda o: -o.probability)
+    threshold = above
+    taken = correct = 0.0
+    for index, outcome in enumerate(ranked):
+        taken += outcome.weight
         correct += outcome.weight * outcome.correct
-        following = below[index + 1].probability if index + 1 < len(below) else -1.0
-        if following < outcome.probability and correct / shown >= target:
+        following = ranked[index + 1].probability if index + 1 < len(ranked) else -1.0
+        # Only between two different probabilities can a threshold separate them.
+        if following < outcome.probability and correct / taken >= target:
             threshold = outcome.probability
-    return round(threshold, 6)
+    # Rounded down, so that the text the threshold was taken from still reaches it.
+    return math.floor(threshold * 1e6) / 1e6
 
 
 def _measure(outcomes: Sequence[_Outcome], answer: float, review: float) -> tuple[float, float, float, float]:

@@ -84,6 +84,7 @@ class Analyzer:
     def __init__(self, *, cache_size: int = 200_000) -> None:
         self._kiwi: Kiwi | None = None
         self._lock = threading.Lock()
+        self._analysis_lock = threading.Lock()
         self._cache: OrderedDict[str, tuple[str, ...]] = OrderedDict()
         self._cache_size = cache_size
         self._stemmer = snowballstemmer.stemmer("english")
@@ -94,7 +95,10 @@ class Analyzer:
         cached = self._cache.get(normalized)
         if cached is not None:
             return cached
-        words = tuple(self._analyse(normalized))
+        # A reload analyses in a worker thread while the server matches: the stemmer keeps state
+        # between calls, so one analysis at a time.
+        with self._analysis_lock:
+            words = tuple(self._analyse(normalized))
         with self._lock:
             self._cache[normalized] = words
             if len(self._cache) > self._cache_size:
