@@ -240,25 +240,28 @@ def import_command(config: BotConfig, args: argparse.Namespace) -> int:
 
 
 def _department_map(file: str | None, pairs: Sequence[str]) -> dict[str, str]:
-    mapping: dict[str, str] = {}
-    if file:
-        try:
-            loaded = yaml.safe_load(Path(file).read_text(encoding="utf-8-sig"))
-        except OSError as exc:
-            raise ValueError(f"{file}: cannot be read: {exc.strerror or exc}") from None
-        except yaml.YAMLError as exc:
-            raise ValueError(f"{file}: not valid YAML: {exc}") from None
-        if not isinstance(loaded, dict) or not all(
-            isinstance(key, str | int) and isinstance(value, str) for key, value in loaded.items()
-        ):
-            raise ValueError(f"{file}: expected `category: department` lines, e.g. `복지: welfare`")
-        mapping.update({str(key): value for key, value in loaded.items()})
+    mapping = read_department_map_file(file) if file else {}
     for pair in pairs:
         category, sign, department = pair.partition("=")
         if not sign or not category.strip() or not department.strip():
             raise ValueError(f"--department-map {pair!r}: expected CATEGORY=DEPARTMENT, e.g. 복지=welfare")
         mapping[category.strip()] = department.strip()
     return mapping
+
+
+def read_department_map_file(file: str) -> dict[str, str]:
+    """A YAML file of `name in the sheet: department` lines (also `routing import`'s map file)."""
+    try:
+        loaded = yaml.safe_load(Path(file).read_text(encoding="utf-8-sig")) or {}
+    except OSError as exc:
+        raise ValueError(f"{file}: cannot be read: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{file}: not valid YAML: {exc}") from None
+    if not isinstance(loaded, dict) or not all(
+        isinstance(key, str | int) and isinstance(value, str) for key, value in loaded.items()
+    ):
+        raise ValueError(f"{file}: expected `name: department` lines, e.g. `복지: welfare`")
+    return {str(key): value for key, value in loaded.items()}
 
 
 def _check_import(out: Path, result: ImportResult, known: set[str]) -> None:

@@ -23,8 +23,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
+from faq_commands import read_department_map_file
 from knowledge.routing import (
     DepartmentModel,
     ExamplesFileError,
@@ -112,16 +111,10 @@ def run(config: BotConfig, base_dir: Path, args: argparse.Namespace) -> int:
 
 
 def _mapping(args: argparse.Namespace, departments: list[str] | None) -> dict[str, str]:
-    given: dict[str, str] = {}
-    if args.department_map_file:
-        path = Path(args.department_map_file)
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ExamplesFileError(f"{path}: cannot read the department map: {exc}") from exc
-        if not isinstance(loaded, dict):
-            raise ExamplesFileError(f"{path}: the department map must be `old name: department` lines")
-        given = {str(k): str(v) for k, v in loaded.items()}
+    try:
+        given = read_department_map_file(args.department_map_file) if args.department_map_file else {}
+    except ValueError as exc:
+        raise ExamplesFileError(str(exc)) from exc
     try:
         return parse_department_map(args.department_map, departments, given=given)
     except ValueError as exc:
