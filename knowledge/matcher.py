@@ -132,59 +132,73 @@ class _Postings:
         return np.bincount(self._indices[positions], values, minlength=self.size)
 
 
+class _StackedPostings:
+    """Several indexes' postings in one: each index (documents x its own terms) is a diagonal block, so
+    a text's queries against all of them cost one gather and one bincount, not one each."""
+
+    def __init__(self, blocks: Sequence[sparse.csr_matrix]) -> None:
+        self._term_offsets = np.cumsum([0, *(block.shape[1] for block in blocks)])[:-1]
+        self._output_offsets = np.cumsum([0, *(block.shape[0] for block in blocks)])
+        self._postings = _Postings(sparse.block_diag(blocks, format="csr"))
+
+    def score(self, queries: Sequence[_Query]) -> list[np.ndarray]:
+        """Each block's scores for its query (a query per block, in the blocks' order)."""
+        terms = np.concatenate([q.terms + offset for q, offset in zip(queries, self._term_offsets, strict=True)])
+        scores = self._postings.score(terms, np.concatenate([q.weights for q in queries]))
+        return [scores[a:b] for a, b in itertools.pairwise(self._output_offsets.tolist())]
+
+
 @dataclass(frozen=True)
 class _Query:
-    """A text over one vocabulary: term indices, unit weights, and the share of its weight unseen."""
+    """A text over one index: term indices and their weights, and the share of its weight unseen."""
 
     terms: np.ndarray
     weights: np.ndarray
-    unseen: float
+    unseen: float = 0.0
 
 
 class _TfIdf:
     """Sublinear TF-IDF with unit rows; a term no document has gets the highest weight, so the words of
     an unrelated text lengthen its vector and pull every similarity down."""
 
-    def __init__(self, documents: Sequence[Sequence[str]], vocabulary: dict[str, int] | None = None) -> None:
-        # A vocabulary shared with another index grows to the union; this index's own terms are those
-        # its documents have (the others have a document frequency of 0 here and count as unseen).
-        counts = _Counts.of(documents, {} if vocabulary is None else vocabulary)
+    def __init__(self, counts: _Counts) -> None:
+        # The vocabulary may be shared with another index: this index's own terms are those its
+        # documents have (the others have a document frequency of 0 here and count as unseen).
         self.vocabulary = counts.vocabulary
-        self._frequency = counts.frequency()
-        self.idf = np.log((1 + counts.documents) / (1 + self._frequency)) + 1
-        self.unseen_idf = math.log(1 + counts.documents) + 1
-        self.matrix = _unit_rows(counts.matrix((1 + np.log(counts.count)) * self.idf[counts.term]))
-        self.postings = _Postings(self.matrix)
+        frequency = counts.frequency()
+        idf = np.log((1 + counts.documents) / (1 + frequency)) + 1
+        self.matrix = _unit_rows(counts.matrix((1 + np.log(counts.count)) * idf[counts.term]))
+        # Per term (and a last slot for index -1, a term of no index): its weight in a text, and
+        # whether any document here has it.
+        self._known = np.append(frequency > 0, False)
+        self._query_idf = np.where(self._known, np.append(idf, 0.0), math.log(1 + counts.documents) + 1)
 
     def query(self, counts: Mapping[str, int]) -> _Query:
         """A text's term counts as a unit vector over this vocabulary."""
-        indexes = np.asarray([self.vocabulary.get(term, -1) for term in counts], dtype=np.int64)
-        return self.query_indexed(indexes, np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))
+        indexes = np.fromiter(
+            map(self.vocabulary.get, counts, itertools.repeat(-1)), dtype=np.int64, count=len(counts)
+        )
+        counts_array = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+        return self.query_indexed(indexes, 1 + np.log(counts_array))
 
-    def query_indexed(self, indexes: np.ndarray, counts: np.ndarray) -> _Query:
-        """The same, for terms already looked up in the (shared) vocabulary: -1 for an unknown term."""
-        size = len(self._frequency)
-        weights = 1 + np.log(counts)
-        known = (indexes >= 0) & (indexes < size)
-        known[known] = self._frequency[indexes[known]] > 0
-        weights[known] *= self.idf[indexes[known]]
-        weights[~known] *= self.unseen_idf
-        norm = math.sqrt(float(weights @ weights))
-        if norm == 0:
-            return _Query(np.zeros(0, dtype=np.int64), np.zeros(0), 0.0)
-        unseen = float(weights[~known] @ weights[~known]) / (norm * norm)
-        return _Query(indexes[known], weights[known] / norm, unseen)
-
-    def similarities(self, query: _Query) -> np.ndarray:
-        return self.postings.score(query.terms, query.weights)
+    def query_indexed(self, indexes: np.ndarray, tf: np.ndarray) -> _Query:
+        """The same, for terms already looked up in the vocabulary (-1: unknown) with their sublinear
+        term frequencies (1 + log count)."""
+        weights = tf * self._query_idf[indexes]
+        known = self._known[indexes]
+        squares = weights * weights
+        total = float(squares.sum())
+        if total == 0:
+            return _Query(np.zeros(0, dtype=np.int64), np.zeros(0))
+        unseen = 1.0 - float(squares[known].sum()) / total
+        return _Query(indexes[known], weights[known] / math.sqrt(total), unseen)
 
 
 class _Bm25:
     """BM25 of each document for a text's words, divided by the most the text's words can score (the sum
     of their IDFs), so 1.0 means every word of the text is found; unknown words count against it."""
 
-    def __init__(self, documents: Sequence[Sequence[str]]) -> None:
-        counts = _Counts.of(documents)
+    def __init__(self, counts: _Counts) -> None:
         self.vocabulary = counts.vocabulary
         frequency = counts.frequency()
         self.idf = np.log(1 + (counts.documents - frequency + 0.5) / (frequency + 0.5))
@@ -192,37 +206,35 @@ class _Bm25:
         lengths = np.bincount(counts.doc, counts.count, minlength=counts.documents)
         average = float(lengths.mean()) if counts.documents else 1.0
         norm = _K1 * (1 - _B + _B * lengths[counts.doc] / (average or 1.0))
-        weights = self.idf[counts.term] * counts.count * (_K1 + 1) / (counts.count + norm)
-        self.postings = _Postings(counts.matrix(weights))
+        self.matrix = counts.matrix(self.idf[counts.term] * counts.count * (_K1 + 1) / (counts.count + norm))
         self._present = counts.matrix(np.ones(len(counts.term)))
 
-    def entry_words(self, membership: sparse.csr_matrix) -> _Postings:
+    def entry_words(self, membership: sparse.csr_matrix) -> sparse.csr_matrix:
         """Which words each entry has in any of its variants (membership: entries x documents)."""
         present = sparse.csr_matrix(membership @ self._present)
         present.data[:] = 1.0
-        return _Postings(present)
+        return present
 
-    def scores(self, words: Sequence[str]) -> _Bm25Result:
+    def query(self, words: Sequence[str]) -> _Bm25Query:
         distinct = dict.fromkeys(words)
         present = np.asarray([self.vocabulary[w] for w in distinct if w in self.vocabulary], dtype=np.int64)
+        idf = self.idf[present]
         missing = len(distinct) - len(present)
-        possible = float(self.idf[present].sum()) + missing * self.unseen_idf
+        possible = float(idf.sum()) + missing * self.unseen_idf
         if possible == 0:
-            return _Bm25Result(np.zeros(self.postings.size), 0.0, present, self.idf[present], 1.0)
-        scores = self.postings.score(present, np.ones(len(present)))
+            return _Bm25Query(_Query(present, np.ones(len(present))), _Query(present, idf), 0.0, 1.0)
         unknown = missing * self.unseen_idf / possible
-        return _Bm25Result(scores / possible, unknown, present, self.idf[present], possible)
+        return _Bm25Query(_Query(present, np.ones(len(present))), _Query(present, idf), unknown, possible)
 
 
 @dataclass(frozen=True)
-class _Bm25Result:
-    """Normalised BM25 per document; the share of the text's IDF mass that no document has; the text's
-    known words with their IDFs, and the most they could score."""
+class _Bm25Query:
+    """A text's known words for BM25 (weight 1) and for word coverage (weight: IDF); the share of the
+    text's IDF mass that no document has, and the most its words could score (to normalise by)."""
 
-    scores: np.ndarray
+    words: _Query
+    idf_weighted: _Query
     unknown: float
-    words: np.ndarray
-    idf: np.ndarray
     possible: float
 
 
@@ -274,19 +286,28 @@ class Matcher:
             for entry in self._entries
         ]
         char_vocabulary: dict[str, int] = {}
-        self._bm25 = _Bm25(variant_words)
-        self._chars = _TfIdf(variant_grams, char_vocabulary)
-        self._answers = _TfIdf(answer_grams, char_vocabulary)
+        question_gram_counts = _Counts.of(variant_grams, char_vocabulary)
+        answer_gram_counts = _Counts.of(answer_grams, char_vocabulary)
         self._char_vocabulary = char_vocabulary
-        self._words = _TfIdf([_with_pairs(words) for words in variant_words])
+        self._bm25 = _Bm25(_Counts.of(variant_words))
+        self._chars = _TfIdf(question_gram_counts)
+        self._answers = _TfIdf(answer_gram_counts)
+        self._words = _TfIdf(_Counts.of([_with_pairs(words) for words in variant_words]))
         # Each entry as one document: its variants' unit rows summed, again of unit length.
         membership = sparse.csr_matrix(
             (np.ones(len(self._variants)), (self._variant_entry, np.arange(len(self._variants)))),
             shape=(len(self._entries), len(self._variants)),
         )
-        self._entry_words = self._bm25.entry_words(membership)
-        self._centroid_chars = _Postings(_unit_rows(membership @ self._chars.matrix))
-        self._centroid_words = _Postings(_unit_rows(membership @ self._words.matrix))
+        blocks = [
+            self._bm25.matrix,
+            self._bm25.entry_words(membership),
+            self._chars.matrix,
+            self._answers.matrix,
+            _unit_rows(membership @ self._words.matrix),
+        ]
+        if not self._one_variant_each:  # else an entry's centroid is its one question
+            blocks.append(_unit_rows(membership @ self._chars.matrix))
+        self._postings = _StackedPostings(blocks)
         self._keywords = _KeywordIndex(self._entries)
         self._classifier = _Classifier.train(
             self._chars.matrix, self._words.matrix, self._variant_entry, len(self._entries)
@@ -303,10 +324,10 @@ class Matcher:
         """
         if limit <= 0:
             return []
-        candidates = self.candidates(text, language)
+        candidates, features = self._candidates(text, language)
         if not candidates:
             return []
-        probabilities = self.confidence.probabilities(np.asarray([c.features for c in candidates]))
+        probabilities = self.confidence.probabilities(features)
         scored = [
             (round(p, _DIGITS), c.preferred_language, -c.entry_index, c)
             for p, c in zip(probabilities.tolist(), candidates, strict=True)
@@ -319,24 +340,41 @@ class Matcher:
 
     def candidates(self, text: str, language: str | None = None) -> list[Candidate]:
         """The entries worth a closer look, each with its signals (see calibration.FEATURES)."""
+        return self._candidates(text, language)[0]
+
+    def _candidates(self, text: str, language: str | None) -> tuple[list[Candidate], np.ndarray]:
+        """The candidates, and their signals as a matrix (a row each) for the confidence model."""
+        nothing = ([], np.zeros((0, len(FEATURES))))
         if not self._entries:
-            return []
+            return nothing
         normalized = normalize(text)
         words = self._analyzer.words(normalized)
         grams = Counter(char_ngrams(normalized))
         if not words and not grams:
-            return []
-        found = self._bm25.scores(words)
-        bm25, unknown = found.scores, found.unknown
+            return nothing
+        found = self._bm25.query(words)
+        # The questions' and the answers' n-grams share one vocabulary: look each up once.
+        gram_indexes = np.fromiter(
+            map(self._char_vocabulary.get, grams, itertools.repeat(-1)), dtype=np.int64, count=len(grams)
+        )
+        gram_tf = 1 + np.log(np.fromiter(grams.values(), dtype=np.float64, count=len(grams)))
+        char_query = self._chars.query_indexed(gram_indexes, gram_tf)
+        word_query = self._words.query(Counter(_with_pairs(words)))
+        queries = [
+            found.words,
+            found.idf_weighted,
+            char_query,
+            self._answers.query_indexed(gram_indexes, gram_tf),
+            word_query,
+        ]
+        if not self._one_variant_each:
+            queries.append(char_query)
+        bm25, covered, chars, answers, centroid_words, *centroid_chars = self._postings.score(queries)
+        bm25 /= found.possible
         # How much of the text's word weight the entry has anywhere in its questions: what the text
         # asks beyond the entry ("... 채용 공고") shows here even when one rare word matches strongly.
-        covered = self._entry_words.score(found.words, found.idf) / found.possible
-        # The questions' and the answers' n-grams share one vocabulary: look each up once.
-        gram_indexes = np.asarray([self._char_vocabulary.get(gram, -1) for gram in grams], dtype=np.int64)
-        gram_counts = np.fromiter(grams.values(), dtype=np.float64, count=len(grams))
-        char_query = self._chars.query_indexed(gram_indexes, gram_counts)
-        chars = self._chars.similarities(char_query)
-        word_query = self._words.query(Counter(_with_pairs(words)))
+        covered /= found.possible
+        unknown = found.unknown
         variant_blend = 0.5 * bm25 + 0.5 * chars
 
         if self._one_variant_each:  # an entry is its question: the entry-level signals are the same
@@ -344,34 +382,27 @@ class Matcher:
         else:
             bm25_e = np.maximum.reduceat(bm25, self._starts)
             chars_e = np.maximum.reduceat(chars, self._starts)
-            centroid = self._centroid_chars.score(char_query.terms, char_query.weights)
-        per_entry = (
-            bm25_e,
-            chars_e,
-            centroid,
-            self._centroid_words.score(word_query.terms, word_query.weights),
-            self._answers.similarities(self._answers.query_indexed(gram_indexes, gram_counts)),
-        )
+            centroid = centroid_chars[0]
+        per_entry = (bm25_e, chars_e, centroid, centroid_words, answers)
         keyword = np.zeros(len(self._entries))
         keyword[list(self._keywords.hits(normalized))] = 1.0
         blend = _KEYWORD_BLEND * keyword
         for weight, signal in zip(_BLEND, per_entry, strict=True):
             blend += weight * signal
 
-        count = min(_CANDIDATES, len(self._entries))
-        top = np.argpartition(-blend, count - 1)[:count]
-        chosen = set(top[blend[top] > 0].tolist())
+        chosen = set(_largest(blend, _CANDIDATES).tolist())
         if not chosen:
-            return []
+            return nothing
         decisions = classifier_margin = np.zeros(len(self._entries))
         if self._classifier is not None:
             decisions = self._classifier.decisions(char_query, word_query)
-            chosen.update(np.argpartition(-decisions, 2)[:3].tolist())  # the classifier's favourites too
+            # The classifier's three favourites are looked at too.
+            chosen.update(np.argpartition(-decisions, min(2, len(decisions) - 1))[:3].tolist())
             classifier_margin = decisions - _best_other(decisions)
         indexes = np.asarray(sorted(chosen), dtype=np.int64)
         margin = blend[indexes] - _best_other(blend[indexes])
 
-        voters = np.argpartition(-variant_blend, min(_VOTERS, len(variant_blend)) - 1)[:_VOTERS]
+        voters = _largest(variant_blend, _VOTERS)
         # Weak neighbours vote weakly: below a mean similarity of 0.1 the shares shrink.
         voter_weight = max(float(variant_blend[voters].sum()), 0.1 * _VOTERS)
         votes = np.bincount(self._variant_entry[voters], variant_blend[voters], minlength=len(self._entries))
@@ -387,9 +418,9 @@ class Matcher:
             ((margin > 0) & (classifier_margin[indexes] > 0)).astype(np.float64),
             covered[indexes],
         ]
-        rows = np.column_stack(columns).tolist()
+        matrix = np.column_stack(columns)
         candidates = []
-        for entry_index, features in zip(indexes.tolist(), rows, strict=True):
+        for entry_index, features in zip(indexes.tolist(), matrix.tolist(), strict=True):
             variant = self._variants[self._best_variant(entry_index, variant_blend)]
             candidates.append(
                 Candidate(
@@ -399,13 +430,23 @@ class Matcher:
                     preferred_language=language is not None and variant.language == language,
                 )
             )
-        return candidates
+        return candidates, matrix
 
     def _best_variant(self, entry_index: int, variant_scores: np.ndarray) -> int:
         """The entry's best-scoring variant; among equal scores the first written."""
         start = int(self._starts[entry_index])
         end = int(self._ends[entry_index])
         return start if end - start == 1 else start + int(np.argmax(variant_scores[start:end]))
+
+
+def _largest(values: np.ndarray, count: int) -> np.ndarray:
+    """Indices of the `count` largest positive values (all of them if fewer are positive), unordered.
+    Zeros are dropped first: argpartition slows down tenfold on many equal values."""
+    positive = np.flatnonzero(values > 0)
+    if len(positive) <= count:
+        return positive
+    largest: np.ndarray = positive[np.argpartition(-values[positive], count - 1)[:count]]
+    return largest
 
 
 def _best_other(values: np.ndarray) -> np.ndarray:
