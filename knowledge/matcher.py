@@ -143,7 +143,8 @@ class _StackedPostings:
 
     def score(self, queries: Sequence[_Query]) -> list[np.ndarray]:
         """Each block's scores for its query (a query per block, in the blocks' order)."""
-        terms = np.concatenate([q.terms + offset for q, offset in zip(queries, self._term_offsets, strict=True)])
+        offsets = zip(queries, self._term_offsets, strict=True)
+        terms = np.concatenate([query.terms + offset for query, offset in offsets])
         scores = self._postings.score(terms, np.concatenate([q.weights for q in queries]))
         return [scores[a:b] for a, b in itertools.pairwise(self._output_offsets.tolist())]
 
@@ -344,7 +345,7 @@ class Matcher:
 
     def _candidates(self, text: str, language: str | None) -> tuple[list[Candidate], np.ndarray]:
         """The candidates, and their signals as a matrix (a row each) for the confidence model."""
-        nothing = ([], np.zeros((0, len(FEATURES))))
+        nothing: tuple[list[Candidate], np.ndarray] = ([], np.zeros((0, len(FEATURES))))
         if not self._entries:
             return nothing
         normalized = normalize(text)
