@@ -386,7 +386,8 @@ class Matcher:
             centroid = centroid_chars[0]
         per_entry = (bm25_e, chars_e, centroid, centroid_words, answers)
         keyword = np.zeros(len(self._entries))
-        keyword[list(self._keywords.hits(normalized))] = 1.0
+        if self._keywords:
+            keyword[list(self._keywords.hits(normalized))] = 1.0
         blend = _KEYWORD_BLEND * keyword
         for weight, signal in zip(_BLEND, per_entry, strict=True):
             blend += weight * signal
@@ -407,19 +408,21 @@ class Matcher:
         # Weak neighbours vote weakly: below a mean similarity of 0.1 the shares shrink.
         voter_weight = max(float(variant_blend[voters].sum()), 0.1 * _VOTERS)
         votes = np.bincount(self._variant_entry[voters], variant_blend[voters], minlength=len(self._entries))
-        columns = [
-            *(signal[indexes] for signal in per_entry),
-            keyword[indexes],
-            margin,
-            votes[indexes] / voter_weight,
-            np.full(len(indexes), unknown),
-            np.full(len(indexes), math.log1p(len(words))),
-            decisions[indexes],
-            classifier_margin[indexes],
-            ((margin > 0) & (classifier_margin[indexes] > 0)).astype(np.float64),
-            covered[indexes],
-        ]
-        matrix = np.column_stack(columns)
+        # Filled column by column (an assignment broadcasts a constant; no temporary arrays).
+        matrix = np.empty((len(indexes), len(FEATURES)))
+        for column, signal in enumerate(per_entry):
+            matrix[:, column] = signal[indexes]
+        candidate_margin = classifier_margin[indexes]
+        column = len(per_entry)
+        matrix[:, column] = keyword[indexes]
+        matrix[:, column + 1] = margin
+        matrix[:, column + 2] = votes[indexes] / voter_weight
+        matrix[:, column + 3] = unknown
+        matrix[:, column + 4] = math.log1p(len(words))
+        matrix[:, column + 5] = decisions[indexes]
+        matrix[:, column + 6] = candidate_margin
+        matrix[:, column + 7] = (margin > 0) & (candidate_margin > 0)
+        matrix[:, column + 8] = covered[indexes]
         candidates = []
         for entry_index, features in zip(indexes.tolist(), matrix.tolist(), strict=True):
             variant = self._variants[self._best_variant(entry_index, variant_blend)]
@@ -442,8 +445,15 @@ class Matcher:
 
 def _largest(values: np.ndarray, count: int) -> np.ndarray:
     """Indices of the `count` largest positive values (all of them if fewer are positive), unordered.
-    Zeros are dropped first: argpartition slows down tenfold on many equal values."""
-    positive = np.flatnonzero(values > 0)
+    Only values of at least a third of the largest are sorted out when there are enough of them (the
+    result is the same, the partition shorter); zeros are never: argpartition slows down tenfold on
+    many equal values."""
+    largest_value = float(values.max()) if len(values) else 0.0
+    if largest_value <= 0:
+        return np.zeros(0, dtype=np.int64)
+    positive = np.flatnonzero(values >= largest_value / 3)
+    if len(positive) < count:
+        positive = np.flatnonzero(values > 0)
     if len(positive) <= count:
         return positive
     largest: np.ndarray = positive[np.argpartition(-values[positive], count - 1)[:count]]
@@ -533,6 +543,9 @@ class _KeywordIndex:
                 else:
                     table = self._phrases if " " in keyword else self._words
                 table.setdefault(keyword, []).append(entry_index)
+
+    def __bool__(self) -> bool:
+        return bool(self._words or self._phrases or self._spaceless)
 
     def hits(self, normalized: str) -> set[int]:
         if not normalized:

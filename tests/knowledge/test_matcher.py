@@ -260,3 +260,19 @@ def test_an_entry_whose_questions_have_no_letters_is_still_indexed() -> None:
     passport = faq("passport", {"en": ["passport office"]})
     matcher = Matcher(KnowledgeBase(entries=(odd, passport)))
     assert matcher.match("passport office")[0].entry.id == "passport"
+
+
+@pytest.mark.parametrize("zeros", [0.0, 0.5, 0.99, 1.0])
+def test_largest_is_the_top_of_a_full_sort(zeros: float) -> None:
+    # The candidates' shortcut (only values near the largest are partitioned) must pick what sorting
+    # everything would: the `count` largest positive values.
+    import numpy as np
+
+    from knowledge.matcher import _largest
+
+    rng = np.random.default_rng(7)
+    for size, count in ((2645, 8), (30, 10), (5, 8)):
+        values = rng.random(size)
+        values[rng.random(size) < zeros] = 0.0
+        expected = sorted(i for i in np.argsort(-values)[:count] if values[i] > 0)
+        assert sorted(_largest(values, count).tolist()) == expected
