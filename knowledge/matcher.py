@@ -151,11 +151,10 @@ class _StackedPostings:
 
 @dataclass(frozen=True)
 class _Query:
-    """A text over one index: term indices and their weights, and the share of its weight unseen."""
+    """A text over one index: the indices of its terms that the index has, and their weights."""
 
     terms: np.ndarray
     weights: np.ndarray
-    unseen: float = 0.0
 
 
 class _TfIdf:
@@ -187,12 +186,11 @@ class _TfIdf:
         term frequencies (1 + log count)."""
         weights = tf * self._query_idf[indexes]
         known = self._known[indexes]
-        squares = weights * weights
-        total = float(squares.sum())
+        total = float(weights @ weights)
         if total == 0:
             return _Query(np.zeros(0, dtype=np.int64), np.zeros(0))
-        unseen = 1.0 - float(squares[known].sum()) / total
-        return _Query(indexes[known], weights[known] / math.sqrt(total), unseen)
+        # Unit length over all of the text's terms: unknown ones shorten the known ones' weights.
+        return _Query(indexes[known], weights[known] / math.sqrt(total))
 
 
 class _Bm25:
