@@ -1,6 +1,6 @@
 """The matcher on a knowledge base of real size: Seoul 120's 2,645 published answers.
 
-    .venv/bin/python bench/matcher.py [--csv PATH] [--queries 3000] [--json FILE]
+    .venv/bin/python bench/matcher.py [--csv PATH] [--queries 3000] [--rounds 3] [--json FILE]
 
 1. `faq import` turns the CSV into YAML files in a temp folder (one file per category).
 2. Load: the first load in a process (Kiwi's model included), a reload of the whole base in a running
@@ -9,7 +9,9 @@
 3. Matching, pinned to one core: `--queries` distinct texts made from the published questions the way
    citizens vary them (spacing dropped, a polite ending added, words cut, a typo), plus unrelated
    texts. Every text is new to the analyser, so each one pays for its Korean morphological analysis.
-   Reports queries a second, p50/p99 latency, and how often the published entry is ranked first.
+   Reports queries a second, p50/p99 latency, and how often the published entry is ranked first, of
+   the fastest of `--rounds` rounds (each with the analyser's memory emptied; the host's speed varies,
+   so every round's rate is printed too).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -48,6 +51,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--csv", type=Path, default=CSV)
     parser.add_argument("--queries", type=int, default=3000)
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="match every query this many times; the fastest round counts"
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
@@ -87,36 +93,49 @@ def main() -> int:
 
         expected = load_knowledge(folder).entries
         queries = _queries(expected, args.queries)
-        latencies: list[float] = []
-        right = asked = 0
         report["reference_loop_ms"] = _reference_loop_ms()
-        started = time.perf_counter()
-        cpu_started = time.process_time()
-        for text, entry_id in queries:
-            begin = time.perf_counter()
-            matches = matcher.match(text, "ko")
-            latencies.append(time.perf_counter() - begin)
-            if entry_id is not None:
-                asked += 1
-                right += bool(matches) and matches[0].entry.id == entry_id
-        elapsed = time.perf_counter() - started
-        cpu_elapsed = time.process_time() - cpu_started
+        rounds = [_match_round(matcher, analyzer, queries) for _ in range(args.rounds)]
+        report["reference_loop_ms_after"] = _reference_loop_ms()
 
-    latencies.sort()
+    best = max(rounds, key=lambda r: r["queries_per_second"])
     report.update(
         queries=len(queries),
-        queries_per_second=round(len(queries) / elapsed, 1),
-        queries_per_cpu_second=round(len(queries) / cpu_elapsed, 1),
-        p50_ms=round(statistics.median(latencies) * 1000, 3),
-        p99_ms=round(latencies[int(0.99 * (len(latencies) - 1))] * 1000, 3),
-        max_ms=round(latencies[-1] * 1000, 3),
-        top1_on_varied_questions=round(right / asked, 4) if asked else None,
+        rounds=len(rounds),
+        queries_per_second_each_round=[r["queries_per_second"] for r in rounds],
+        **best,
         max_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     )
     print(json.dumps(report, indent=2, ensure_ascii=False))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return 0
+
+
+def _match_round(matcher: Any, analyzer: Analyzer, queries: list[tuple[str, str | None]]) -> dict[str, Any]:
+    """Every query once, with the analyser's memory emptied first: each text pays for its analysis."""
+    analyzer.forget()
+    latencies: list[float] = []
+    right = asked = 0
+    started = time.perf_counter()
+    cpu_started = time.process_time()
+    for text, entry_id in queries:
+        begin = time.perf_counter()
+        matches = matcher.match(text, "ko")
+        latencies.append(time.perf_counter() - begin)
+        if entry_id is not None:
+            asked += 1
+            right += bool(matches) and matches[0].entry.id == entry_id
+    elapsed = time.perf_counter() - started
+    cpu_elapsed = time.process_time() - cpu_started
+    latencies.sort()
+    return {
+        "queries_per_second": round(len(queries) / elapsed, 1),
+        "queries_per_cpu_second": round(len(queries) / cpu_elapsed, 1),
+        "p50_ms": round(statistics.median(latencies) * 1000, 3),
+        "p99_ms": round(latencies[int(0.99 * (len(latencies) - 1))] * 1000, 3),
+        "max_ms": round(latencies[-1] * 1000, 3),
+        "top1_on_varied_questions": round(right / asked, 4) if asked else None,
+    }
 
 
 def _reference_loop_ms() -> float:
