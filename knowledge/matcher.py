@@ -286,6 +286,8 @@ class Matcher:
         ]
         char_vocabulary: dict[str, int] = {}
         question_gram_counts = _Counts.of(variant_grams, char_vocabulary)
+        # The questions' n-grams come first in the shared vocabulary; the answers add theirs after.
+        question_grams = len(char_vocabulary)
         answer_gram_counts = _Counts.of(answer_grams, char_vocabulary)
         self._char_vocabulary = char_vocabulary
         self._bm25 = _Bm25(_Counts.of(variant_words))
@@ -308,8 +310,11 @@ class Matcher:
             blocks.append(_unit_rows(membership @ self._chars.matrix))
         self._postings = _StackedPostings(blocks)
         self._keywords = _KeywordIndex(self._entries)
+        # Over the questions' n-grams only: an answer's n-grams are never in a variant, and would
+        # only add columns of zeros to the weights (entries x columns).
+        question_chars = self._chars.matrix[:, :question_grams]
         self._classifier = _Classifier.train(
-            self._chars.matrix, self._words.matrix, self._variant_entry, len(self._entries)
+            question_chars, self._words.matrix, self._variant_entry, len(self._entries)
         )
 
     @property
@@ -502,6 +507,7 @@ class _Classifier:
 
     def decisions(self, chars: _Query, words: _Query) -> np.ndarray:
         """The classifier's score of each entry for a text (higher: more likely)."""
+        # A character query holds only n-grams some question has: all within the character columns.
         columns = np.concatenate([chars.terms, words.terms + self._word_offset])
         values = np.concatenate([chars.weights, words.weights])
         decisions: np.ndarray = np.asarray(self._weights[:, columns] @ values, dtype=np.float64) + self._bias

@@ -246,6 +246,17 @@ def test_a_base_with_several_variants_per_entry_trains_a_classifier() -> None:
     assert all(c.features[FEATURES.index("classifier")] == 0.0 for c in thin.candidates("passport"))
 
 
+def test_the_classifier_has_no_columns_for_the_answers_words() -> None:
+    # Its weights are entries x columns in memory: n-grams that only answers have would be zeros.
+    questions = {"en": ["throw away a sofa", "dispose of furniture", "old wardrobe pickup"]}
+    other = faq("b", {"en": ["x y", "y z", "z x"]})
+    short = Matcher(KnowledgeBase(entries=(faq("a", questions), other)))
+    long_answer = " ".join(f"word{i}" for i in range(200))
+    wordy = Matcher(KnowledgeBase(entries=(faq("a", questions, answer=long_answer), other)))
+    assert short._classifier is not None and wordy._classifier is not None
+    assert wordy._classifier._weights.shape == short._classifier._weights.shape
+
+
 @pytest.mark.parametrize("text", ["", "   ", "!!!", "ㅋㅋㅋ", "🙏"])
 def test_nothing_to_match(matcher: Matcher, text: str) -> None:
     assert matcher.match(text) == []
