@@ -32,7 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from knowledge import KnowledgeHolder, load_knowledge  # noqa: E402
+from knowledge import KnowledgeHolder, Matcher, load_knowledge  # noqa: E402
 from knowledge.importer import ImportOptions, import_csv  # noqa: E402
 from knowledge.text import Analyzer  # noqa: E402
 
@@ -111,7 +111,9 @@ def main() -> int:
     return 0
 
 
-def _match_round(matcher: Any, analyzer: Analyzer, queries: list[tuple[str, str | None]]) -> dict[str, Any]:
+def _match_round(
+    matcher: Matcher, analyzer: Analyzer, queries: list[tuple[str, str | None]]
+) -> dict[str, Any]:
     """Every query once, with the analyser's memory emptied first: each text pays for its analysis."""
     analyzer.forget()
     latencies: list[float] = []

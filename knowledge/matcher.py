@@ -220,10 +220,10 @@ class _Bm25:
         idf = self.idf[present]
         missing = len(distinct) - len(present)
         possible = float(idf.sum()) + missing * self.unseen_idf
+        counted, weighted = _Query(present, np.ones(len(present))), _Query(present, idf)
         if possible == 0:
-            return _Bm25Query(_Query(present, np.ones(len(present))), _Query(present, idf), 0.0, 1.0)
-        unknown = missing * self.unseen_idf / possible
-        return _Bm25Query(_Query(present, np.ones(len(present))), _Query(present, idf), unknown, possible)
+            return _Bm25Query(counted, weighted, 0.0, 1.0)
+        return _Bm25Query(counted, weighted, missing * self.unseen_idf / possible, possible)
 
 
 @dataclass(frozen=True)
@@ -389,8 +389,7 @@ class Matcher:
             centroid = centroid_chars[0]
         per_entry = (bm25_e, chars_e, centroid, centroid_words, answers)
         keyword = np.zeros(len(self._entries))
-        if self._keywords:
-            keyword[list(self._keywords.hits(normalized))] = 1.0
+        keyword[list(self._keywords.hits(normalized))] = 1.0
         blend = _KEYWORD_BLEND * keyword
         for weight, signal in zip(_BLEND, per_entry, strict=True):
             blend += weight * signal
@@ -548,11 +547,8 @@ class _KeywordIndex:
                     table = self._phrases if " " in keyword else self._words
                 table.setdefault(keyword, []).append(entry_index)
 
-    def __bool__(self) -> bool:
-        return bool(self._words or self._phrases or self._spaceless)
-
     def hits(self, normalized: str) -> set[int]:
-        if not normalized:
+        if not normalized or not (self._words or self._phrases or self._spaceless):
             return set()
         hits: set[int] = set()
         for word in normalized.split():
