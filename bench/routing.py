@@ -5,15 +5,21 @@ answered it. The citizen's text is the title and the content (never `answer_y`, 
 which names the division). Divisions with at least 10 complaints are kept; a fixed random 70/30 split,
 stratified by division, gives the training and the test complaints.
 
-    .venv/bin/python bench/routing.py [--data PATH] [--seed 0] [--target-precision 0.9] [--json FILE]
+    .venv/bin/python bench/routing.py [--data PATH] [--seed 0] [--target-precision 0.9] [--splits N]
+        [--replay-days 60] [--json FILE]
 
-Printed for the model (knowledge/routing.py) at its own threshold, which it chose by cross-validation
-on the training complaints: coverage (the share of test complaints it routes automatically) and
+Printed for the model (knowledge/routing.py) at its own threshold, which it chose on the training
+complaints, validated forward in time (the default; the shuffled folds' threshold is printed below
+it): coverage (the share of test complaints it routes automatically) and
 precision (the share of those routed to the right division), then top-1 and top-3 accuracy over all
 test complaints. Twice: from the text alone, as the router uses it, and date-aware (each complaint is
 predicted at its date; the model weighs divisions by how active they were around then). And a
 TF-IDF and logistic-regression baseline: precision of its 30 % and 40 % most confident predictions,
 and top-3. Training time and prediction latency are measured too.
+
+A random split tests the model on complaints from the same weeks as those it learned from. The
+replay (`--replay-days`, 60 by default) tests it as a city would use it: in time order, learning
+again every 60 days from all earlier complaints and routing the next 60 days' complaints.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import statistics
 import sys
 import time
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -115,11 +121,18 @@ def run_model(
         started = time.perf_counter()
         ranked.append(model.predict(texts[i], at=dates[i] if time_scale_days else None))
         latencies.append(time.perf_counter() - started)
-    result = scores(ranked, [divisions[i] for i in test], model.threshold, target)
+    truth = [divisions[i] for i in test]
+    result = scores(ranked, truth, model.threshold, target)
     latencies.sort()
-    assert model.estimate is not None
+    assert model.estimate is not None and model.shuffled_estimate is not None
+    shuffled = scores(ranked, truth, model.shuffled_threshold, target)
     result.update(
         {
+            "validated_by": model.validated_by,
+            "shuffled_threshold": {
+                key: shuffled[key] for key in ("threshold", "routed", "coverage", "precision")
+            },
+            "shuffled_cross_validation": model.shuffled_estimate.as_dict(),
             "fit_seconds": round(fit_seconds, 2),
             "predict_ms_p50": round(1000 * statistics.median(latencies), 2),
             "predict_ms_p99": round(1000 * latencies[int(0.99 * (len(latencies) - 1))], 2),
@@ -167,6 +180,55 @@ def run_baseline(
     return result
 
 
+def replay(
+    texts: list[str], divisions: list[str], dates: list[datetime], *, days: int, target: float
+) -> dict[str, Any]:
+    """As if the router had run in Jung-gu from 2014: every `days` it learns from all complaints
+    before that day and routes those of the next `days`, each at its date, at the threshold of
+    either validation (the same fit). Old division names stay as they were: a renamed division's
+    complaints are wrong under its new name until the model has seen some."""
+    start = datetime(2014, 1, 1, tzinfo=UTC)
+    end = max(dates)
+    found: dict[str, Any] = {"days": days, "from": start.date().isoformat()}
+    for name, scale in (("text", None), ("dated", 120.0)):
+        rows: list[tuple[list[tuple[str, float]], str, dict[str, float]]] = []
+        cut = start
+        while cut <= end:
+            later = cut + timedelta(days=days)
+            train = [i for i, at in enumerate(dates) if at < cut]
+            test = [i for i, at in enumerate(dates) if cut <= at < later]
+            if test:
+                model = DepartmentModel(target_precision=target, time_scale_days=scale)
+                model.fit(
+                    [texts[i] for i in train], [divisions[i] for i in train], times=[dates[i] for i in train]
+                )
+                for i in test:
+                    ranked = model.predict(texts[i], at=dates[i] if scale else None)
+                    thresholds = {"forward": model.threshold, "shuffled": model.shuffled_threshold}
+                    rows.append((ranked, divisions[i], thresholds))
+            cut = later
+        result: dict[str, Any] = {"tickets": len(rows)}
+        for label in ("forward", "shuffled"):
+            routed = [row for row in rows if row[0][0][1] >= row[2][label]]
+            right = sum(row[0][0][0] == row[1] for row in routed)
+            result[label] = {
+                "routed": len(routed),
+                "coverage": round(len(routed) / len(rows), 4),
+                "precision": round(right / len(routed), 4) if routed else 0.0,
+            }
+        truth = [row[1] for row in rows]
+        ranked_all = [row[0] for row in rows]
+        result["top1"] = round(
+            sum(r[0][0] == t for r, t in zip(ranked_all, truth, strict=True)) / len(rows), 4
+        )
+        result["top3"] = round(
+            sum(t in {d for d, _ in r[:3]} for r, t in zip(ranked_all, truth, strict=True)) / len(rows), 4
+        )
+        result["best_coverage_at_target"] = round(_best_coverage(ranked_all, truth, target), 4)
+        found[name] = result
+    return found
+
+
 def split(divisions: list[str], seed: int) -> tuple[list[int], list[int]]:
     from sklearn.model_selection import train_test_split
 
@@ -198,6 +260,12 @@ def spread(
                 )
             )
         met = sum(r["precision"] >= 0.9 and r["coverage"] >= 0.4 and r["top3"] >= 0.75 for r in runs)
+        met_shuffled = sum(
+            r["shuffled_threshold"]["precision"] >= 0.9
+            and r["shuffled_threshold"]["coverage"] >= 0.4
+            and r["top3"] >= 0.75
+            for r in runs
+        )
         found[name] = {
             "seeds": seeds,
             **{
@@ -205,12 +273,21 @@ def spread(
                 for key in ("coverage", "precision", "top1", "top3", "best_coverage_at_target", "fit_seconds")
             },
             "targets_met": met,
+            "shuffled_coverage": [r["shuffled_threshold"]["coverage"] for r in runs],
+            "shuffled_precision": [r["shuffled_threshold"]["precision"] for r in runs],
+            "targets_met_shuffled": met_shuffled,
         }
         summary = ", ".join(
             f"{key} mean {statistics.mean(found[name][key]):.3f} (min {min(found[name][key]):.3f})"
             for key in ("coverage", "precision", "top3", "best_coverage_at_target")
         )
         print(f"{name}, splits with seeds {seeds[0]}..{seeds[-1]}: {summary}; all targets met on {met}")
+        coverage = statistics.mean(found[name]["shuffled_coverage"])
+        precision = statistics.mean(found[name]["shuffled_precision"])
+        print(
+            f"  at the shuffled folds' threshold: coverage mean {coverage:.3f}, "
+            f"precision mean {precision:.3f}; all targets met on {met_shuffled}"
+        )
     return found
 
 
@@ -225,6 +302,12 @@ def main() -> int:
         type=int,
         default=0,
         help="also run this many other random splits (seeds 1..N): the spread",
+    )
+    parser.add_argument(
+        "--replay-days",
+        type=int,
+        default=60,
+        help="replay 2014-2020 in time order, learning again every this many days (0: skip; takes minutes)",
     )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
@@ -288,6 +371,9 @@ def main() -> int:
             f"{r['top1']:>8.3f}{r['top3']:>8.3f}{r['precision_at_30']:>8.3f}{r['precision_at_40']:>8.3f}"
             f"{r['best_coverage_at_target']:>8.3f}{r['fit_seconds']:>8.2f}"
         )
+        other = r["shuffled_threshold"]
+        by = "  threshold by " + ("shuffled folds" if r["validated_by"] == "forward" else "(the same)")
+        print(f"{by:<28}{other['threshold']:>10.3f}{other['coverage']:>10.3f}{other['precision']:>10.3f}")
     for name, label in (
         ("baseline", "TF-IDF + LogReg, defaults"),
         ("baseline_morphemes", "TF-IDF Kiwi + LogReg C=10"),
@@ -303,11 +389,24 @@ def main() -> int:
         cv = r["cross_validation"]
         print(
             f"{name}: prediction p50 {r['predict_ms_p50']} ms, p99 {r['predict_ms_p99']} ms; "
-            f"cross-validated on the training set: coverage {cv['coverage']:.3f}, "
+            f"validated ({r['validated_by']}) on the training set: coverage {cv['coverage']:.3f}, "
             f"precision {cv['precision']:.3f}"
         )
     if args.splits:
         results["splits"] = spread(texts, divisions, dates, args)
+    if args.replay_days:
+        results["replay"] = found = replay(
+            texts, divisions, dates, days=args.replay_days, target=args.target_precision
+        )
+        print(f"replay from {found['from']}, learning again every {found['days']} days:")
+        for name in ("text", "dated"):
+            r = found[name]
+            print(
+                f"  {name}: {r['tickets']} complaints; threshold validated forward: routed "
+                f"{r['forward']['coverage']:.3f}, precision {r['forward']['precision']:.3f}; by shuffled "
+                f"folds: routed {r['shuffled']['coverage']:.3f}, precision {r['shuffled']['precision']:.3f}; "
+                f"top-3 {r['top3']:.3f}, best {r['best_coverage_at_target']:.3f}"
+            )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -131,6 +132,9 @@ class RoutingConfig(BaseModel):
     # Weigh departments by how active they were around the moment a text arrives (days of a Gaussian
     # kernel over their examples' times); unset, the text alone decides.
     time_scale_days: float | None = Field(default=None, gt=0)
+    # How the threshold is chosen: "forward" judges the model on examples newer than those it learned
+    # from (as it is used); "shuffled" on random folds, which promise more than new tickets keep.
+    validation: Literal["forward", "shuffled"] = "forward"
 
 
 class RouterConfig(BaseModel):

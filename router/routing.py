@@ -89,11 +89,12 @@ class DepartmentLearner:
                 estimate = model.estimate
                 log.info(
                     "routing: learned %d departments from %d examples in %.1f s; threshold %.3f "
-                    "(cross-validated: precision %.3f, coverage %.3f, top-3 %.3f)",
+                    "(validated %s: precision %.3f, coverage %.3f, top-3 %.3f)",
                     len(model.departments),
                     estimate.examples,
                     time.perf_counter() - started,
                     model.threshold,
+                    model.validated_by,
                     estimate.precision,
                     estimate.coverage,
                     estimate.top3,
@@ -113,6 +114,7 @@ class DepartmentLearner:
             target_precision=self.config.target_precision,
             min_examples=self.config.min_examples_per_department,
             time_scale_days=self.config.time_scale_days,
+            validation=self.config.validation,
         )
         return model.fit(texts, labels, times=times)
 

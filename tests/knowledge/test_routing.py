@@ -4,6 +4,7 @@ is not, and reads spreadsheets of historic complaints with clear errors."""
 from __future__ import annotations
 
 import math
+import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -115,6 +116,53 @@ def test_with_time_a_renamed_department_is_predicted_for_its_own_years() -> None
     assert model.predict(text, at=datetime(2018, 4, 1, tzinfo=UTC))[0][0] == "mobility"
     # Without a moment the text alone decides, and it cannot tell the two names apart reliably.
     assert {d for d, _ in model.predict(text, limit=1)} <= {"roads", "mobility"}
+
+
+def mixed_in_time(pairs: list[tuple[str, str]], *, seed: int = 7) -> list[datetime]:
+    """A day apart, in a shuffled order: how a city's departments' complaints arrive."""
+    slots = random.Random(seed).sample(range(len(pairs)), len(pairs))
+    return [datetime(2024, 1, 1, tzinfo=UTC) + timedelta(days=slot) for slot in slots]
+
+
+def test_with_times_the_threshold_is_judged_on_the_newer_half_by_models_of_older_examples() -> None:
+    pairs = examples(30)
+    texts, labels = [t for t, _ in pairs], [d for _, d in pairs]
+    model = DepartmentModel().fit(texts, labels, times=mixed_in_time(pairs))
+    assert model.validated_by == "forward"
+    assert model.estimate is not None and model.estimate.examples == len(pairs) // 2 == 68
+    assert model.shuffled_estimate is not None and model.shuffled_estimate.examples == 136
+    assert model.estimate.precision >= 0.9 and model.threshold < 1.0
+    assert model.route("택시 운전기사가 불친절해요") is not None
+    assert model.route("오늘 날씨가 좋네요") is None
+
+
+def test_forward_a_department_that_only_lately_took_complaints_cannot_be_predicted_before() -> None:
+    # Housing's complaints are the newest: the first model that is judged on them never saw one, so
+    # they count as wrong there. Shuffled folds see housing in every fold.
+    pairs = examples(30)
+    pairs = [p for p in pairs if p[1] != "housing"] + [p for p in pairs if p[1] == "housing"]
+    times = [datetime(2024, 1, 1, tzinfo=UTC) + timedelta(days=n) for n in range(len(pairs))]
+    model = DepartmentModel().fit([t for t, _ in pairs], [d for _, d in pairs], times=times)
+    assert model.validated_by == "forward"
+    assert model.estimate is not None and model.shuffled_estimate is not None
+    assert model.estimate.top1 < model.shuffled_estimate.top1 - 0.1
+
+
+def test_without_an_order_in_time_the_shuffled_folds_choose_the_threshold() -> None:
+    pairs = examples(30)
+    texts, labels = [t for t, _ in pairs], [d for _, d in pairs]
+    one_moment = [datetime(2024, 1, 1, tzinfo=UTC)] * len(pairs)  # an import without dates
+    for model in (
+        DepartmentModel().fit(texts, labels),
+        DepartmentModel().fit(texts, labels, times=one_moment),
+        DepartmentModel(validation="shuffled").fit(texts, labels, times=mixed_in_time(pairs)),
+    ):
+        assert model.validated_by == "shuffled"
+        assert model.threshold == model.shuffled_threshold < 1.0
+        assert model.estimate is model.shuffled_estimate and model.estimate is not None
+        assert model.estimate.examples == 136
+    with pytest.raises(ValueError, match="validation must be one of forward, shuffled"):
+        DepartmentModel(validation="sideways")
 
 
 def test_choose_threshold_is_the_lowest_confidence_that_keeps_the_target() -> None:

@@ -5,8 +5,10 @@ the rest, and it learns again when the examples change."""
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import bot as bot_module
@@ -30,10 +32,19 @@ async def stored_examples(db: Database) -> list[RoutingExample]:
 
 
 async def add_examples(db: Database, pairs: list[tuple[str, str]]) -> None:
+    """Stored as a city's history is: the departments' complaints mixed in time, a day apart (the
+    threshold is validated forward in time, and the helper's list runs department by department)."""
+    mixed = random.Random(7).sample(pairs, len(pairs))
+    start = datetime(2024, 1, 1, tzinfo=UTC)
     async with db.transaction() as session:
         await data.add_routing_examples(
             session,
-            examples=[RoutingExample(text=t, department=d, source=RoutingSource.IMPORT) for t, d in pairs],
+            examples=[
+                RoutingExample(
+                    text=t, department=d, source=RoutingSource.IMPORT, created_at=start + timedelta(days=n)
+                )
+                for n, (t, d) in enumerate(mixed)
+            ],
         )
 
 
@@ -93,7 +104,8 @@ async def test_without_examples_the_bot_runs_and_triage_gets_what_no_rule_decide
 async def test_the_model_routes_what_it_is_sure_of_and_triage_gets_the_rest(city: City) -> None:
     bot, memory = city
     # The triage desk's and the restricted inbox's examples are kept but never learned.
-    await add_examples(bot.db, [*examples(), *[(f"문의 {i}번 기타", "triage") for i in range(12)]])
+    # 136 examples: enough for a threshold validated forward in time (96 are not, and route nothing).
+    await add_examples(bot.db, [*examples(30), *[(f"문의 {i}번 기타", "triage") for i in range(12)]])
     assert await bot.router.learner.retrain()
     model = bot.router.learner.model
     assert model is not None and set(model.departments) == {"transport", "environment", "welfare", "housing"}
@@ -130,7 +142,7 @@ async def test_the_periodic_retraining_picks_up_new_examples(database: Database,
     bot = await bot_module.build(
         config, base_dir=ROOT, channels=[memory], webchat=False, db=database, clock=FakeClock()
     )
-    pairs = examples()
+    pairs = examples(30)
     await add_examples(bot.db, [(t, d) for t, d in pairs if d != "housing"])
     async with bot.running(sweeps=False):
         learner = bot.router.learner
