@@ -279,9 +279,15 @@ def spread(
         }
         summary = ", ".join(
             f"{key} mean {statistics.mean(found[name][key]):.3f} (min {min(found[name][key]):.3f})"
-            for key in ("coverage", "precision", "top3", "best_coverage_at_target")
+            for key in ("coverage", "top3", "best_coverage_at_target")
         )
-        print(f"{name}, splits with seeds {seeds[0]}..{seeds[-1]}: {summary}; all targets met on {met}")
+        # A split that routes nothing has no precision: it is left out of the mean, and counted.
+        precisions = [r["precision"] for r in runs if r["routed"]]
+        precision_mean = f"{statistics.mean(precisions):.3f}" if precisions else "-"
+        print(
+            f"{name}, splits with seeds {seeds[0]}..{seeds[-1]}: {summary}; precision mean "
+            f"{precision_mean} (routes nothing on {len(runs) - len(precisions)}); all targets met on {met}"
+        )
         coverage = statistics.mean(found[name]["shuffled_coverage"])
         precision = statistics.mean(found[name]["shuffled_precision"])
         print(

@@ -277,7 +277,9 @@ class DepartmentModel:
     ) -> tuple[FloatArray, IntArray] | None:
         """Probabilities for the later half of the examples, each of its five blocks (in time order)
         scored by a machine trained on the examples before the block, and their departments; None
-        when the times do not order the examples (the later half starts at the first moment)."""
+        when the times do not order the examples (the later half starts at the first moment). The
+        vocabulary and the sigmoids are those learned from all examples: the block's own department
+        is learned only by the machine, which never sees the block."""
         order = np.argsort(moments, kind="stable")
         later = order[len(order) // 2 :]
         if not len(later) or moments[later[0]] <= moments[order[0]]:
