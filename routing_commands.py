@@ -238,7 +238,8 @@ async def eval_command(config: BotConfig, base_dir: Path, args: argparse.Namespa
         result = {
             **estimate.as_dict(),
             "threshold": model.threshold if model.threshold != float("inf") else None,
-            "validated_by": model.validated_by,
+            "validated_by": model.validated_by,  # "examples" above: those judged
+            "learned_from": model.examples,
             "target_precision": model.target_precision,
             "departments": list(model.departments),
             "skipped": model.skipped,
@@ -256,9 +257,7 @@ async def eval_command(config: BotConfig, base_dir: Path, args: argparse.Namespa
     else:
         print(f"{source['file']}: {source['rows']} rows with a text")
     counts = Counter(labels)
-    print(
-        f"learned {len(model.departments)} departments from {estimate.examples} examples in {seconds:.1f} s"
-    )
+    print(f"learned {len(model.departments)} departments from {model.examples} examples in {seconds:.1f} s")
     if model.skipped:
         few = sorted(model.skipped.items(), key=lambda i: -i[1])
         names = ", ".join(f"{name} ({n})" for name, n in few[:10])

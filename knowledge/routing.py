@@ -176,6 +176,7 @@ class DepartmentModel:
         self.shuffled_threshold = math.inf
         self.shuffled_estimate: Estimate | None = None
         self.skipped: dict[str, int] = {}  # departments with too few examples, and how many they had
+        self.examples = 0  # how many it learned from (the skipped departments' left out)
 
     # --- learning ---------------------------------------------------------------------------
 
@@ -244,6 +245,7 @@ class DepartmentModel:
                 self.threshold, self.estimate = self._judge(*forward)
                 self.validated_by = "forward"
 
+        self.examples = len(labels)
         self._vectorizer = vectorizer
         self._weights, self._bias = weights.astype(np.float32), bias
         self._platt = (slope, intercept)

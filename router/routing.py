@@ -91,7 +91,7 @@ class DepartmentLearner:
                     "routing: learned %d departments from %d examples in %.1f s; threshold %.3f "
                     "(validated %s: precision %.3f, coverage %.3f, top-3 %.3f)",
                     len(model.departments),
-                    estimate.examples,
+                    model.examples,
                     time.perf_counter() - started,
                     model.threshold,
                     model.validated_by,

@@ -631,7 +631,8 @@ def test_routing_import_then_eval_and_ask_the_department_model(tmp_path: Path) -
     report = json.loads(evaluated.stdout)
     # Judged forward in time: the newer half of the examples, each by a model of older ones.
     assert report["validated_by"] == "forward"
-    assert report["examples"] == 68 and report["source"]["store"] == {"import": 136}
+    assert report["examples"] == 68 and report["learned_from"] == 136
+    assert report["source"]["store"] == {"import": 136}
     assert sorted(report["departments"]) == ["environment", "housing", "transport", "welfare"]
     assert report["precision"] >= 0.9 and report["coverage"] > 0.5 and report["top3"] > 0.9
 

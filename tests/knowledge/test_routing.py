@@ -130,7 +130,7 @@ def test_with_times_the_threshold_is_judged_on_the_newer_half_by_models_of_older
     model = DepartmentModel().fit(texts, labels, times=mixed_in_time(pairs))
     assert model.validated_by == "forward"
     assert model.estimate is not None and model.estimate.examples == len(pairs) // 2 == 68
-    assert model.shuffled_estimate is not None and model.shuffled_estimate.examples == 136
+    assert model.shuffled_estimate is not None and model.shuffled_estimate.examples == model.examples == 136
     assert model.estimate.precision >= 0.9 and model.threshold < 1.0
     assert model.route("택시 운전기사가 불친절해요") is not None
     assert model.route("오늘 날씨가 좋네요") is None
