@@ -279,7 +279,7 @@ async def eval_command(config: BotConfig, base_dir: Path, args: argparse.Namespa
     if model.validated_by == "forward" and shuffled is not None:
         print(
             f"  shuffled folds would promise precision {shuffled.precision:.3f} at coverage "
-            f"{shuffled.coverage:.3f}: new tickets keep less (see README, Routing)"
+            f"{shuffled.coverage:.3f} (judged on texts of the same weeks; README, Routing)"
         )
     largest = ", ".join(f"{name} {n}" for name, n in counts.most_common(5))
     print(f"  largest departments     {largest}")
