@@ -176,7 +176,6 @@ class DepartmentModel:
         self.shuffled_threshold = math.inf
         self.shuffled_estimate: Estimate | None = None
         self.skipped: dict[str, int] = {}  # departments with too few examples, and how many they had
-        self.examples = 0  # how many it learned from (the skipped departments' left out)
 
     # --- learning ---------------------------------------------------------------------------
 
@@ -245,7 +244,6 @@ class DepartmentModel:
                 self.threshold, self.estimate = self._judge(*forward)
                 self.validated_by = "forward"
 
-        self.examples = len(labels)
         self._vectorizer = vectorizer
         self._weights, self._bias = weights.astype(np.float32), bias
         self._platt = (slope, intercept)
@@ -288,7 +286,9 @@ class DepartmentModel:
             return None
         rows, held = [], []
         for block in np.array_split(later, _FOLDS):
-            earlier = np.flatnonzero(moments < moments[block].min()) if len(block) else block
+            if not len(block):  # fewer than five later examples
+                continue
+            earlier = np.flatnonzero(moments < moments[block].min())
             present = np.unique(truth[earlier])
             if len(present) < 2:
                 continue
@@ -335,6 +335,12 @@ class DepartmentModel:
     def departments(self) -> tuple[str, ...]:
         """The departments this model can predict."""
         return self._classes
+
+    @property
+    def examples(self) -> int:
+        """How many examples it learned from (the skipped departments' left out): the shuffled folds
+        scored them all."""
+        return self.shuffled_estimate.examples if self.shuffled_estimate is not None else 0
 
     @property
     def fitted(self) -> bool:

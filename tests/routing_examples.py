@@ -7,6 +7,7 @@ a keyword rule of the shipped config or a question of the tests' FAQ."""
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime, timedelta
 
 WORDS = {
     "transport": {
@@ -74,3 +75,11 @@ def examples(per_department: int = 20, *, shared: int = 2, seed: int = 5) -> lis
                     text = " ".join([rng.choice(PLACES[language]), subject, rng.choice(COMPLAINTS[language])])
                     found.append((text, department))
     return found
+
+
+def mixed_in_time(pairs: list[tuple[str, str]], *, seed: int = 7) -> list[datetime]:
+    """A moment for each pair, a day apart in a shuffled order: how a city's departments' complaints
+    arrive (the helper's list runs department by department; the threshold is validated forward in
+    time)."""
+    slots = random.Random(seed).sample(range(len(pairs)), len(pairs))
+    return [datetime(2024, 1, 1, tzinfo=UTC) + timedelta(days=slot) for slot in slots]

@@ -4,7 +4,6 @@ is not, and reads spreadsheets of historic complaints with clear errors."""
 from __future__ import annotations
 
 import math
-import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from knowledge.routing import (
     read_examples_csv,
     wilson_lower,
 )
-from tests.routing_examples import examples
+from tests.routing_examples import examples, mixed_in_time
 
 
 @pytest.fixture(scope="module")
@@ -116,12 +115,6 @@ def test_with_time_a_renamed_department_is_predicted_for_its_own_years() -> None
     assert model.predict(text, at=datetime(2018, 4, 1, tzinfo=UTC))[0][0] == "mobility"
     # Without a moment the text alone decides, and it cannot tell the two names apart reliably.
     assert {d for d, _ in model.predict(text, limit=1)} <= {"roads", "mobility"}
-
-
-def mixed_in_time(pairs: list[tuple[str, str]], *, seed: int = 7) -> list[datetime]:
-    """A day apart, in a shuffled order: how a city's departments' complaints arrive."""
-    slots = random.Random(seed).sample(range(len(pairs)), len(pairs))
-    return [datetime(2024, 1, 1, tzinfo=UTC) + timedelta(days=slot) for slot in slots]
 
 
 def test_with_times_the_threshold_is_judged_on_the_newer_half_by_models_of_older_examples() -> None:
