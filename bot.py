@@ -483,6 +483,10 @@ async def cmd_tickets(config: BotConfig, base_dir: Path, args: argparse.Namespac
                 f"Ticket {t.reference}  status {t.status}  department {t.department}  language {t.language}"
             )
             print(f"  from {view.contact.channel}:{view.contact.address}")
+            if t.purged_at:
+                print(
+                    f"  texts and address purged {t.purged_at.astimezone(zone):%Y-%m-%d} (router.retention)"
+                )
             print(
                 f"  created {t.created_at.astimezone(zone):%Y-%m-%d %H:%M}"
                 + (f"  due {t.due_at.astimezone(zone):%Y-%m-%d %H:%M}" if t.due_at else "")
@@ -697,13 +701,33 @@ def _faq_eval(config: BotConfig, matcher: Matcher, base: KnowledgeBase, args: ar
     return 0
 
 
-async def cmd_db(config: BotConfig, base_dir: Path) -> int:
+async def cmd_db(config: BotConfig, base_dir: Path, action: str) -> int:
+    if action == "purge":
+        return await _purge(config, base_dir)
     db = open_database(config.store, base_dir=base_dir)
     try:
         await db.upgrade()
         print(f"database at revision {await db.current_revision()}")
     finally:
         await db.close()
+    return 0
+
+
+async def _purge(config: BotConfig, base_dir: Path) -> int:
+    """The retention purge now, instead of at the server's next hourly pass."""
+    days = config.router.retention.days
+    if days is None:
+        print("router.retention.days is not set: nothing is ever purged")
+        return 0
+    bot = await build(config, base_dir=base_dir, webchat=False, providers=False)
+    try:
+        purged = await bot.sweeper.purge_once()
+    finally:
+        await bot.db.close()
+    print(
+        f"purged what is older than {days:g} days: tickets {purged.tickets}, "
+        f"messages {purged.messages}, contacts {purged.contacts}"
+    )
     return 0
 
 
@@ -798,7 +822,12 @@ def parser() -> argparse.ArgumentParser:
     routing_commands.add_parsers(sub)  # routing import, eval, ask
 
     db = sub.add_parser("db", help="the database")
-    db.add_subparsers(dest="action", required=True).add_parser("upgrade", help="apply pending migrations")
+    db_actions = db.add_subparsers(dest="action", required=True)
+    db_actions.add_parser("upgrade", help="apply pending migrations")
+    db_actions.add_parser(
+        "purge",
+        help="purge citizens' texts and addresses past router.retention.days now (the server does it hourly)",
+    )
     return p
 
 
@@ -827,7 +856,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_faq(config, base_dir, args)
         if command == "routing":
             return routing_commands.run(config, base_dir, args)
-        return asyncio.run(cmd_db(config, base_dir))
+        return asyncio.run(cmd_db(config, base_dir, args.action))
     except ConfigError as exc:
         print(f"configuration error:\n{exc}", file=sys.stderr)
         return 2

@@ -137,6 +137,18 @@ class RoutingConfig(BaseModel):
     validation: Literal["forward", "shuffled"] = "forward"
 
 
+class RetentionConfig(BaseModel):
+    """How long citizens' words and addresses are kept (README, "Retention")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Days after a ticket is closed (a message without a ticket: after it arrived) until its texts,
+    # photos and the citizen's address are purged; the counts, times and ratings stay. None: never.
+    days: float | None = Field(default=1095, gt=0)
+    sweep_minutes: float = Field(default=60, gt=0, description="how often the purge looks for what is due")
+    batch: int = Field(default=200, ge=1, description="tickets (and messages, contacts) per transaction")
+
+
 class RouterConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -153,6 +165,7 @@ class RouterConfig(BaseModel):
     media: MediaConfig = Field(default_factory=MediaConfig)
     desk: DeskConfig = Field(default_factory=DeskConfig)
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
 
     @field_validator("timezone")
     @classmethod

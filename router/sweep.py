@@ -1,6 +1,6 @@
-"""The periodic sweep: reminders before a ticket is due, escalation when it is late (with a new
-expected date for the citizen), and closing resolved or answered tickets once the reopen window
-has passed.
+"""The periodic sweeps: reminders before a ticket is due, escalation when it is late (with a new
+expected date for the citizen), closing resolved or answered tickets once the reopen window has
+passed; and, less often, the retention purge of what citizens wrote and where they wrote from.
 
 The database is the truth for every deadline: each action sets a mark on the ticket in the same
 transaction as its event and notice, and a ticket is picked only while its mark is older than its
@@ -59,6 +59,18 @@ class Sweeper:
             misfire_grace_time=None,
             id="lifecycle-sweep",
         )
+        retention = self.router.config.retention
+        if retention.days is not None:
+            scheduler.add_job(
+                self._run_purge,
+                "interval",
+                minutes=retention.sweep_minutes,
+                next_run_time=datetime.now(self.router.config.zone),
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=None,
+                id="retention-purge",
+            )
         scheduler.start()
         self._scheduler = scheduler
 
@@ -87,6 +99,40 @@ class Sweeper:
                 result.escalated,
                 result.closed,
             )
+
+    async def _run_purge(self) -> None:
+        if self._stopped:
+            return
+        try:
+            async with self._busy:
+                purged = await self.purge_once()
+        except Exception:  # the store may be down: the next purge tries again
+            log.exception("retention purge failed")
+            return
+        if purged.tickets or purged.messages or purged.contacts:
+            log.info(
+                "retention: purged %d tickets, %d messages, %d contacts",
+                purged.tickets,
+                purged.messages,
+                purged.contacts,
+            )
+
+    async def purge_once(self) -> data.Purged:
+        """Purge everything past the retention period, a batch per transaction (nothing when the
+        period is unset)."""
+        retention = self.router.config.retention
+        total = data.Purged()
+        if retention.days is None:
+            return total
+        while True:
+            now = self.router.clock()
+            async with self.db.transaction() as session:
+                purged = await data.purge_personal_data(
+                    session, before=now - timedelta(days=retention.days), now=now, limit=retention.batch
+                )
+            total += purged
+            if not (purged.tickets or purged.messages or purged.contacts):
+                return total
 
     async def sweep_once(self) -> SweepResult:
         """One pass over what is due; each batch is one transaction."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, text, update
+from sqlalchemy import ColumnElement, and_, case, delete, func, or_, text, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -40,8 +40,12 @@ async def get_or_create_contact(
     display_name: str | None = None,
     language: str | None = None,
 ) -> Contact:
+    # Locked until the intake commits: the retention purge skips a contact that is writing to us,
+    # and a contact purged meanwhile no longer matches its address here (a new one is made).
     contact = (
-        await session.exec(select(Contact).where(Contact.channel == channel, Contact.address == address))
+        await session.exec(
+            select(Contact).where(Contact.channel == channel, Contact.address == address).with_for_update()
+        )
     ).first()
     if contact is None:
         # A nested transaction makes a concurrent first message of the same contact harmless:
@@ -530,11 +534,15 @@ async def review_answers(
     session: AsyncSession, *, since: datetime | None = None, learned_kind: str = "faq_learned"
 ) -> list[ReviewAnswer]:
     """Tickets answered from the review queue (their "review_sent" event at or after `since`), oldest
-    first. Sensitive tickets are left out."""
+    first. Sensitive and purged tickets are left out."""
     query = (
         select(TicketEvent, Ticket)
         .join(Ticket, col(Ticket.id) == TicketEvent.ticket_id)
-        .where(TicketEvent.kind == "review_sent", col(Ticket.sensitive).is_(False))
+        .where(
+            TicketEvent.kind == "review_sent",
+            col(Ticket.sensitive).is_(False),
+            col(Ticket.purged_at).is_(None),  # its question is gone
+        )
         .order_by(col(TicketEvent.id))
     )
     if since is not None:
@@ -604,7 +612,7 @@ async def first_decisions(
     since: datetime | None = None,
 ) -> list[FirstDecision]:
     """New tickets that went from "new" to one of `statuses` (at or after `since`), oldest first, with
-    their first citizen message. Sensitive tickets are never listed."""
+    their first citizen message. Sensitive and purged tickets are never listed."""
     first = (
         select(Message.ticket_id, func.min(Message.id).label("message_id"))
         .where(Message.direction == Direction.IN, col(Message.ticket_id).is_not(None))
@@ -621,6 +629,7 @@ async def first_decisions(
             TicketEvent.from_status == "new",
             col(TicketEvent.to_status).in_(list(statuses)),
             col(Ticket.sensitive).is_(False),
+            col(Ticket.purged_at).is_(None),
         )
         .order_by(col(TicketEvent.id))
     )
@@ -737,3 +746,174 @@ async def count_routing_examples(session: AsyncSession) -> dict[tuple[str, str],
         )
     )
     return {(department, source): int(n) for department, source, n in rows.all()}
+
+
+# --- retention: personal data purged, aggregates kept ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Purged:
+    """What one pass of the retention purge emptied."""
+
+    tickets: int = 0
+    messages: int = 0
+    contacts: int = 0
+
+    def __add__(self, other: Purged) -> Purged:
+        return Purged(
+            self.tickets + other.tickets, self.messages + other.messages, self.contacts + other.contacts
+        )
+
+
+# Keys of an event's detail that may carry what a person wrote (a staff reply, a provider's error
+# quoting a number); the rest (statuses, departments, due times, entry ids) is kept.
+_PERSONAL_DETAIL = ("text", "error")
+
+
+def purged_address(contact_id: int) -> str:
+    """What a purged contact's address becomes: unique, and never a real address on any channel."""
+    return f"purged:{contact_id}"
+
+
+async def purge_personal_data(
+    session: AsyncSession, *, before: datetime, now: datetime, limit: int
+) -> Purged:
+    """One batch of the retention purge (call again while a count reaches `limit`).
+
+    Tickets closed before `before` lose their messages' texts, attachments, locations and raw
+    payloads, their photos, their outbox payloads and recipients, the rating comment, the words in
+    their events and their routing example; the ticket row (times, channel, language, department,
+    status, rating) and its events stay for the statistics. Messages that belong to no ticket (a
+    STOP, a help request) are purged once older than `before`. A contact whose tickets and messages
+    are all purged loses its address and name. Open tickets are never touched, however old."""
+    tickets = list(
+        (
+            await session.exec(
+                select(Ticket)
+                .where(
+                    Ticket.status == "closed",
+                    col(Ticket.closed_at) < before,
+                    col(Ticket.purged_at).is_(None),
+                )
+                .order_by(col(Ticket.id))
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
+    )
+    ticket_ids = [ticket.id for ticket in tickets if ticket.id is not None]
+    loose = (
+        await session.exec(
+            select(Message.id)
+            .where(
+                col(Message.ticket_id).is_(None),
+                col(Message.created_at) < before,
+                col(Message.purged_at).is_(None),
+            )
+            .order_by(col(Message.id))
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    message_ids = list(loose)
+    for start in range(0, len(ticket_ids), _CHUNK):
+        chunk = ticket_ids[start : start + _CHUNK]
+        message_ids += (await session.exec(select(Message.id).where(col(Message.ticket_id).in_(chunk)))).all()
+    for start in range(0, len(message_ids), _CHUNK):
+        await _purge_messages(session, [m for m in message_ids[start : start + _CHUNK] if m], now=now)
+    for start in range(0, len(ticket_ids), _CHUNK):
+        await _purge_tickets(session, ticket_ids[start : start + _CHUNK])
+    for ticket in tickets:
+        ticket.rating_comment = None
+        ticket.purged_at = now
+        session.add(ticket)
+    await session.flush()
+    contacts = await _purge_contacts(session, now=now, limit=limit)
+    return Purged(tickets=len(tickets), messages=len(message_ids), contacts=contacts)
+
+
+async def _purge_messages(session: AsyncSession, message_ids: list[int], *, now: datetime) -> None:
+    # One UPDATE per row: on PostgreSQL a second one would check the contact key again and wait for
+    # an intake that holds the contact.
+    await session.exec(
+        update(Message)
+        .where(col(Message.id).in_(message_ids))
+        .values(
+            text="",
+            attachments=[],
+            location=None,
+            raw=None,
+            # A citizen's name goes; a staff member's stays (the audit trail says who answered).
+            author_name=case((col(Message.author) == "citizen", None), else_=col(Message.author_name)),
+            purged_at=now,
+        )
+    )
+    await session.exec(
+        update(Media)
+        .where(col(Media.message_id).in_(message_ids))
+        .values(data=None, source_url="", status=MediaStatus.PURGED, error="the retention period has passed")
+    )
+    await session.exec(
+        update(Outbox)
+        .where(col(Outbox.message_id).in_(message_ids), _finished_outbox())
+        .values(payload={}, recipient="", last_error=None, delivery_error=None)
+    )
+
+
+async def _purge_tickets(session: AsyncSession, ticket_ids: list[int]) -> None:
+    """The tickets' own traces beyond their messages: desk rows, event words, routing examples."""
+    await session.exec(
+        update(Outbox)
+        .where(col(Outbox.ticket_id).in_(ticket_ids), _finished_outbox())
+        .values(payload={}, recipient="", last_error=None, delivery_error=None)
+    )
+    events = await session.exec(select(TicketEvent).where(col(TicketEvent.ticket_id).in_(ticket_ids)))
+    for event in events.all():
+        personal = [key for key in _PERSONAL_DETAIL if key in event.detail]
+        if personal or (event.actor == "citizen" and event.actor_name):
+            # A new dict: SQLAlchemy does not see a JSON value changed in place.
+            event.detail = {k: v for k, v in event.detail.items() if k not in personal}
+            if event.actor == "citizen":
+                event.actor_name = None
+            session.add(event)
+    await session.exec(
+        delete(RoutingExample).where(
+            col(RoutingExample.ticket_id).in_(ticket_ids),
+            col(RoutingExample.source) == RoutingSource.TICKET,
+        )
+    )
+
+
+def _finished_outbox() -> ColumnElement[bool]:
+    # A row still to be sent keeps what it needs (an old closed ticket has none in practice).
+    return col(Outbox.status).in_([OutboxStatus.SENT, OutboxStatus.FAILED])
+
+
+async def _purge_contacts(session: AsyncSession, *, now: datetime, limit: int) -> int:
+    unpurged_ticket = select(Ticket.id).where(
+        Ticket.contact_id == Contact.id, col(Ticket.purged_at).is_(None)
+    )
+    unpurged_message = select(Message.id).where(
+        Message.contact_id == Contact.id, col(Message.purged_at).is_(None)
+    )
+    contacts = (
+        await session.exec(
+            select(Contact)
+            .where(
+                col(Contact.purged_at).is_(None),
+                # Every message and ticket purged: none within the retention period, none open.
+                ~unpurged_ticket.exists(),
+                ~unpurged_message.exists(),
+            )
+            .order_by(col(Contact.id))
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    for contact in contacts:
+        contact.address = purged_address(contact.id or 0)
+        contact.display_name = None
+        contact.purged_at = now
+        session.add(contact)
+    await session.flush()
+    return len(contacts)

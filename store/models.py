@@ -75,6 +75,7 @@ class MediaStatus(enum.StrEnum):
     PENDING = "pending"  # still at the provider: to be fetched
     STORED = "stored"
     FAILED = "failed"  # could not be fetched for good (the reason is in `error`)
+    PURGED = "purged"  # the retention period has passed: the file is gone
 
 
 class Contact(SQLModel, table=True):
@@ -90,6 +91,8 @@ class Contact(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     # Set by STOP (and its synonyms), cleared by START: nothing is sent to the contact meanwhile.
     opted_out_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # When the retention period took the address and name (the address then reads "purged:<id>").
+    purged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Ticket(SQLModel, table=True):
@@ -123,6 +126,9 @@ class Ticket(SQLModel, table=True):
     rating: int | None = Field(default=None)
     rated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     rating_comment: str | None = Field(default=None)
+    # When the retention period took its messages' texts, photos and addresses (the counts, times,
+    # department and rating stay for the statistics).
+    purged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class TicketCounter(SQLModel, table=True):
@@ -156,6 +162,7 @@ class Message(SQLModel, table=True):
     reply_to: str | None = Field(default=None, max_length=255)
     raw: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    purged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # text and payload removed
 
 
 class TicketEvent(SQLModel, table=True):

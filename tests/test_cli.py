@@ -235,6 +235,46 @@ async def test_staff_see_a_citizens_photo_and_save_it(tmp_path: Path) -> None:
     assert missing.returncode == 1 and missing.stderr.strip() == "error: no attachment 7"
 
 
+async def test_db_purge_empties_what_is_past_the_retention_period(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from bot import build, load_config
+    from channels.base import Attachment
+    from channels.memory import MemoryChannel
+    from store import StoreConfig, TicketStatus, data
+
+    config = load_config(ROOT / "config.yaml")
+    config = config.model_copy(
+        update={"store": StoreConfig(url=f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")}
+    )
+    memory = MemoryChannel()
+    memory.files["https://provider.example/p1"] = (b"\xff\xd8 a jpeg", "image/jpeg")
+    bot = await build(config, base_dir=ROOT, channels=[memory], webchat=False, providers=False)
+    await memory.start(bot.host)
+    old = await memory.push(
+        "도로에 큰 구멍이 있어요", attachments=(Attachment("https://provider.example/p1", "image/jpeg"),)
+    )
+    recent = await memory.push("가로등이 고장났어요", sender="citizen-2")
+    await bot.media.run_once()
+    async with bot.db.transaction() as s:  # closed four years ago
+        ticket = await data.get_ticket(s, reference=old.reference or "")
+        assert ticket is not None
+        ticket.status, ticket.closed_at = TicketStatus.CLOSED, datetime(2022, 11, 30, tzinfo=UTC)
+    await bot.db.close()
+
+    purged = run(tmp_path, "db", "purge")
+    assert purged.returncode == 0, purged.stderr
+    assert purged.stdout.strip() == ("purged what is older than 1095 days: tickets 1, messages 2, contacts 1")
+    shown = run(tmp_path, "tickets", "show", old.reference or "").stdout
+    assert "from memory:purged:1" in shown and "texts and address purged 20" in shown
+    assert "도로에 큰 구멍" not in shown
+    assert "가로등이 고장났어요" in run(tmp_path, "tickets", "show", recent.reference or "").stdout
+    photo = run(tmp_path, "tickets", "media", "1")
+    assert photo.returncode == 1
+    assert photo.stderr.strip() == "error: attachment 1 is purged: the retention period has passed"
+    assert run(tmp_path, "db", "purge").stdout.strip().endswith("tickets 0, messages 0, contacts 0")
+
+
 async def test_a_text_message_to_the_served_bot_and_a_staff_reply_from_the_command_line(
     tmp_path: Path,
 ) -> None:
