@@ -780,8 +780,8 @@ async def purge_personal_data(
 ) -> Purged:
     """One batch of the retention purge (call again while a count reaches `limit`).
 
-    Tickets closed before `before` lose their messages' texts, attachments, locations and raw
-    payloads, their photos, their outbox payloads and recipients, the rating comment, the words in
+    Tickets closed before `before` lose their messages' texts, attachments, locations, raw payloads
+    and provider ids, their photos, their outbox payloads and recipients, the rating comment, the words in
     their events and their routing example; the ticket row (times, channel, language, department,
     status, rating) and its events stay for the statistics. Messages that belong to no ticket (a
     STOP, a help request) are purged once older than `before`. A contact whose tickets and messages
@@ -843,6 +843,9 @@ async def _purge_messages(session: AsyncSession, message_ids: list[int], *, now:
             attachments=[],
             location=None,
             raw=None,
+            # A tweet's id finds its author on X; after the retention period no provider retries.
+            provider_message_id=None,
+            reply_to=None,
             # A citizen's name goes; a staff member's stays (the audit trail says who answered).
             author_name=case((col(Message.author) == "citizen", None), else_=col(Message.author_name)),
             purged_at=now,
@@ -856,16 +859,14 @@ async def _purge_messages(session: AsyncSession, message_ids: list[int], *, now:
     await session.exec(
         update(Outbox)
         .where(col(Outbox.message_id).in_(message_ids), _finished_outbox())
-        .values(payload={}, recipient="", last_error=None, delivery_error=None)
+        .values(_PURGED_OUTBOX)
     )
 
 
 async def _purge_tickets(session: AsyncSession, ticket_ids: list[int]) -> None:
     """The tickets' own traces beyond their messages: desk rows, event words, routing examples."""
     await session.exec(
-        update(Outbox)
-        .where(col(Outbox.ticket_id).in_(ticket_ids), _finished_outbox())
-        .values(payload={}, recipient="", last_error=None, delivery_error=None)
+        update(Outbox).where(col(Outbox.ticket_id).in_(ticket_ids), _finished_outbox()).values(_PURGED_OUTBOX)
     )
     events = await session.exec(select(TicketEvent).where(col(TicketEvent.ticket_id).in_(ticket_ids)))
     for event in events.all():
@@ -882,6 +883,16 @@ async def _purge_tickets(session: AsyncSession, ticket_ids: list[int]) -> None:
             col(RoutingExample.source) == RoutingSource.TICKET,
         )
     )
+
+
+# What an outbox row keeps: its status, times and attempts.
+_PURGED_OUTBOX: dict[str, Any] = {
+    "payload": {},
+    "recipient": "",
+    "last_error": None,
+    "delivery_error": None,
+    "provider_message_id": None,
+}
 
 
 def _finished_outbox() -> ColumnElement[bool]:
