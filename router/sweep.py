@@ -21,7 +21,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from router.intake import Router
-from store import Ticket, TicketStatus, data
+from store import Ticket, TicketStatus, data, retention
 
 log = logging.getLogger("router.sweep")
 
@@ -59,12 +59,11 @@ class Sweeper:
             misfire_grace_time=None,
             id="lifecycle-sweep",
         )
-        retention = self.router.config.retention
-        if retention.days is not None:
+        if self.router.config.retention.days is not None:
             scheduler.add_job(
                 self._run_purge,
                 "interval",
-                minutes=retention.sweep_minutes,
+                minutes=self.router.config.retention.sweep_minutes,
                 next_run_time=datetime.now(self.router.config.zone),
                 max_instances=1,
                 coalesce=True,
@@ -117,22 +116,15 @@ class Sweeper:
                 purged.contacts,
             )
 
-    async def purge_once(self) -> data.Purged:
-        """Purge everything past the retention period, a batch per transaction (nothing when the
-        period is unset)."""
-        retention = self.router.config.retention
-        total = data.Purged()
-        if retention.days is None:
-            return total
-        while True:
-            now = self.router.clock()
-            async with self.db.transaction() as session:
-                purged = await data.purge_personal_data(
-                    session, before=now - timedelta(days=retention.days), now=now, limit=retention.batch
-                )
-            total += purged
-            if not (purged.tickets or purged.messages or purged.contacts):
-                return total
+    async def purge_once(self) -> retention.Purged:
+        """Purge everything past the retention period (nothing when the period is unset)."""
+        config = self.router.config.retention
+        if config.days is None:
+            return retention.Purged()
+        now = self.router.clock()
+        return await retention.purge_expired(
+            self.db, before=now - timedelta(days=config.days), now=now, batch=config.batch
+        )
 
     async def sweep_once(self) -> SweepResult:
         """One pass over what is due; each batch is one transaction."""

@@ -12,7 +12,7 @@ from sqlmodel import select
 from bot import build
 from channels.memory import MemoryChannel
 from router import Staff
-from store import Database, Outbox, TicketStatus, data
+from store import Database, Outbox, TicketStatus, data, retention
 from tests.conftest import ROOT, FakeClock, config_for_tests
 from tests.router.test_lifecycle import City, ticket
 
@@ -46,7 +46,7 @@ async def test_years_after_closing_the_words_and_address_are_gone_and_the_statis
     assert bot.config.router.retention.days == 1095  # the shipped config.yaml
 
     clock.now += timedelta(days=1094)
-    assert await bot.sweeper.purge_once() == data.Purged()  # not yet
+    assert await bot.sweeper.purge_once() == retention.Purged()  # not yet
     clock.now += timedelta(days=2)
     purged = await bot.sweeper.purge_once()
 
@@ -79,14 +79,14 @@ async def test_with_no_retention_period_nothing_is_ever_purged(
     database: Database, tmp_path: Path, clock: FakeClock
 ) -> None:
     config = config_for_tests(tmp_path)
-    retention = config.router.retention.model_copy(update={"days": None})
-    config = config.model_copy(update={"router": config.router.model_copy(update={"retention": retention})})
+    forever = config.router.retention.model_copy(update={"days": None})
+    config = config.model_copy(update={"router": config.router.model_copy(update={"retention": forever})})
     memory = MemoryChannel()
     bot = await build(config, base_dir=ROOT, channels=[memory], webchat=False, db=database, clock=clock)
     async with bot.running(sweeps=False):
         reference = await _resolved_rated_and_closed((bot, memory), clock)
         clock.now += timedelta(days=3650)
-        assert await bot.sweeper.purge_once() == data.Purged()
+        assert await bot.sweeper.purge_once() == retention.Purged()
         view = await bot.desk.show(reference)
     assert view.contact.address == "+821012345678" and view.messages[0].text.startswith("The streetlight")
 

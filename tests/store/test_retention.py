@@ -22,6 +22,7 @@ from store import (
     Ticket,
     TicketStatus,
     data,
+    retention,
 )
 
 LONG_AGO = datetime(2023, 3, 2, 1, 0, tzinfo=UTC)
@@ -160,14 +161,8 @@ async def _loose_message(db: Database, address: str, *, at: datetime) -> int:
         return message.id or 0
 
 
-async def _purge(db: Database) -> data.Purged:
-    total = data.Purged()
-    while True:
-        async with db.transaction() as s:
-            purged = await data.purge_personal_data(s, before=BEFORE, now=NOW, limit=2)
-        total += purged
-        if not (purged.tickets or purged.messages or purged.contacts):
-            return total
+async def _purge(db: Database) -> retention.Purged:
+    return await retention.purge_expired(db, before=BEFORE, now=NOW, batch=2)
 
 
 async def test_an_old_closed_ticket_keeps_its_statistics_and_loses_what_the_citizen_wrote(
@@ -195,7 +190,7 @@ async def test_an_old_closed_ticket_keeps_its_statistics_and_loses_what_the_citi
 
     purged = await _purge(database)
 
-    assert purged == data.Purged(tickets=1, messages=2, contacts=1)
+    assert purged == retention.Purged(tickets=1, messages=2, contacts=1)
     async with database.session() as s:
         ticket = await data.get_ticket_by_id(s, ticket_id=old_ticket)
         assert ticket is not None
@@ -235,7 +230,7 @@ async def test_an_old_closed_ticket_keeps_its_statistics_and_loses_what_the_citi
             None,
             NOW,
         )
-    assert await _purge(database) == data.Purged()  # nothing twice
+    assert await _purge(database) == retention.Purged()  # nothing twice
 
 
 async def test_open_and_recent_tickets_and_their_contacts_are_kept(database: Database) -> None:
@@ -264,7 +259,7 @@ async def test_open_and_recent_tickets_and_their_contacts_are_kept(database: Dat
             ),
         )
 
-    assert await _purge(database) == data.Purged(tickets=1, messages=2, contacts=0)
+    assert await _purge(database) == retention.Purged(tickets=1, messages=2, contacts=0)
     async with database.session() as s:
         for kept in (open_ticket, recent):
             ticket = await data.get_ticket_by_id(s, ticket_id=kept)
@@ -281,7 +276,7 @@ async def test_messages_without_a_ticket_are_purged_by_their_own_age(database: D
     old = await _loose_message(database, "+821055550000", at=LONG_AGO)
     recent = await _loose_message(database, "+821066660000", at=NOW - timedelta(days=3))
 
-    assert await _purge(database) == data.Purged(tickets=0, messages=1, contacts=1)
+    assert await _purge(database) == retention.Purged(tickets=0, messages=1, contacts=1)
     async with database.session() as s:
         gone, kept = await data.get_message(s, message_id=old), await data.get_message(s, message_id=recent)
         assert gone is not None and (gone.text, gone.raw, gone.purged_at) == ("", None, NOW)
@@ -294,7 +289,7 @@ async def test_batches_go_on_until_everything_due_is_purged(database: Database) 
     for n in range(5):
         await _ticket(database, f"+82107777000{n}", status=TicketStatus.CLOSED, at=LONG_AGO, closed=LONG_AGO)
 
-    assert await _purge(database) == data.Purged(tickets=5, messages=10, contacts=5)  # batches of 2
+    assert await _purge(database) == retention.Purged(tickets=5, messages=10, contacts=5)  # batches of 2
 
 
 async def test_a_contact_writing_in_is_skipped_and_purged_once_it_is_done(database: Database) -> None:
@@ -304,5 +299,5 @@ async def test_a_contact_writing_in_is_skipped_and_purged_once_it_is_done(databa
     async with database.transaction() as intake:
         # An intake under way holds the contact it is writing to.
         await data.get_or_create_contact(intake, channel="sms", address="+821088880000")
-        assert await _purge(database) == data.Purged(tickets=0, messages=1, contacts=0)
-    assert await _purge(database) == data.Purged(tickets=0, messages=0, contacts=1)
+        assert await _purge(database) == retention.Purged(tickets=0, messages=1, contacts=0)
+    assert await _purge(database) == retention.Purged(tickets=0, messages=0, contacts=1)
