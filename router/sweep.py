@@ -44,6 +44,8 @@ class Sweeper:
         self.db = router.db
         self._scheduler: AsyncIOScheduler | None = None
         self._busy = asyncio.Lock()  # held while a sweep runs, so stopping can let it finish
+        # The purge has its own: a backlog's first purge takes minutes, and deadlines cannot wait.
+        self._purging = asyncio.Lock()
         self._stopped = False
 
     def start(self) -> None:
@@ -79,7 +81,7 @@ class Sweeper:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
-        async with self._busy:
+        async with self._busy, self._purging:  # a purge stops after its current batch
             pass
 
     async def _run(self) -> None:
@@ -103,7 +105,7 @@ class Sweeper:
         if self._stopped:
             return
         try:
-            async with self._busy:
+            async with self._purging:
                 purged = await self.purge_once()
         except Exception:  # the store may be down: the next purge tries again
             log.exception("retention purge failed")
@@ -123,7 +125,11 @@ class Sweeper:
             return retention.Purged()
         now = self.router.clock()
         return await retention.purge_expired(
-            self.db, before=now - timedelta(days=config.days), now=now, batch=config.batch
+            self.db,
+            before=now - timedelta(days=config.days),
+            now=now,
+            batch=config.batch,
+            going_on=lambda: not self._stopped,
         )
 
     async def sweep_once(self) -> SweepResult:

@@ -10,6 +10,7 @@ contact.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -68,19 +69,26 @@ def purged_address(contact_id: int) -> str:
     return f"purged:{contact_id}"
 
 
-async def purge_expired(db: Database, *, before: datetime, now: datetime, batch: int) -> Purged:
+async def purge_expired(
+    db: Database,
+    *,
+    before: datetime,
+    now: datetime,
+    batch: int,
+    going_on: Callable[[], bool] = lambda: True,
+) -> Purged:
     """Purge everything that expired before `before`: tickets and messages a batch per transaction,
     then the contacts left with nothing (found by reading, so SQLite's writer is held only for
-    the purging itself)."""
+    the purging itself). Stops between batches once `going_on()` is false (the bot is stopping)."""
     total = Purged()
-    while True:
+    while going_on():
         async with db.transaction() as session:
             purged = await purge_tickets_and_messages(session, before=before, now=now, limit=batch)
         total += purged
         if not (purged.tickets or purged.messages):
             break
     after = 0
-    while True:
+    while going_on():
         async with db.session() as session:
             candidates = await contacts_left_with_nothing(session, after_id=after, limit=batch)
         if not candidates:
@@ -88,6 +96,7 @@ async def purge_expired(db: Database, *, before: datetime, now: datetime, batch:
         async with db.transaction() as session:
             total += Purged(contacts=await purge_contacts(session, contact_ids=candidates, now=now))
         after = candidates[-1]
+    return total
 
 
 async def purge_tickets_and_messages(

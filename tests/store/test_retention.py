@@ -301,3 +301,16 @@ async def test_a_contact_writing_in_is_skipped_and_purged_once_it_is_done(databa
         await data.get_or_create_contact(intake, channel="sms", address="+821088880000")
         assert await _purge(database) == retention.Purged(tickets=0, messages=1, contacts=0)
     assert await _purge(database) == retention.Purged(tickets=0, messages=0, contacts=1)
+
+
+async def test_a_purge_asked_to_stop_ends_after_its_current_batch(database: Database) -> None:
+    for n in range(5):
+        await _ticket(database, f"+82109999000{n}", status=TicketStatus.CLOSED, at=LONG_AGO, closed=LONG_AGO)
+    answers = iter([True])  # one batch, then the bot is stopping
+
+    stopped = await retention.purge_expired(
+        database, before=BEFORE, now=NOW, batch=2, going_on=lambda: next(answers, False)
+    )
+
+    assert stopped == retention.Purged(tickets=2, messages=4, contacts=0)
+    assert await _purge(database) == retention.Purged(tickets=3, messages=6, contacts=5)  # the rest, later
