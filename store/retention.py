@@ -148,7 +148,7 @@ async def purge_tickets_and_messages(
     return Purged(tickets=len(ticket_ids), messages=len(message_ids))
 
 
-def _unpurged() -> list[ColumnElement[bool]]:
+def _left_with_nothing() -> list[ColumnElement[bool]]:
     """A contact has nothing left: every ticket and message of it is purged (none is recent or open)."""
     ticket = select(Ticket.id).where(Ticket.contact_id == Contact.id, col(Ticket.purged_at).is_(None))
     message = select(Message.id).where(Message.contact_id == Contact.id, col(Message.purged_at).is_(None))
@@ -159,7 +159,7 @@ async def contacts_left_with_nothing(session: AsyncSession, *, after_id: int, li
     """Contacts (ids above `after_id`, in order) that still have an address and nothing else."""
     found = await session.exec(
         select(Contact.id)
-        .where(col(Contact.id) > after_id, *_unpurged())
+        .where(col(Contact.id) > after_id, *_left_with_nothing())
         .order_by(col(Contact.id))
         .limit(limit)
     )
@@ -172,7 +172,7 @@ async def purge_contacts(session: AsyncSession, *, contact_ids: list[int], now: 
     chosen = (
         await session.exec(
             select(Contact.id)
-            .where(col(Contact.id).in_(contact_ids), *_unpurged())
+            .where(col(Contact.id).in_(contact_ids), *_left_with_nothing())
             .with_for_update(skip_locked=True)
         )
     ).all()
