@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import BooleanClauseList, ColumnElement
@@ -24,6 +26,7 @@ from router.intake import Router
 from store import Ticket, TicketStatus, data, retention
 
 log = logging.getLogger("router.sweep")
+T = TypeVar("T")
 
 SYSTEM = "system"
 # Tickets someone still owes an answer: a reminder or an escalation applies to these.
@@ -49,31 +52,29 @@ class Sweeper:
         self._stopped = False
 
     def start(self) -> None:
-        """Sweep every `lifecycle.sweep_seconds` (and once at start, to catch up after downtime)."""
-        scheduler = AsyncIOScheduler(timezone=self.router.config.zone)
+        """Sweep every `lifecycle.sweep_seconds` and purge every `retention.sweep_minutes`, each once
+        at start too (to catch up after downtime)."""
+        config = self.router.config
+        scheduler = AsyncIOScheduler(timezone=config.zone)
+        self._every(scheduler, self._run, config.lifecycle.sweep_seconds, "lifecycle-sweep")
+        if config.retention.days is not None:
+            self._every(scheduler, self._run_purge, config.retention.sweep_minutes * 60, "retention-purge")
+        scheduler.start()
+        self._scheduler = scheduler
+
+    def _every(
+        self, scheduler: AsyncIOScheduler, job: Callable[[], Awaitable[None]], seconds: float, name: str
+    ) -> None:
         scheduler.add_job(
-            self._run,
+            job,
             "interval",
-            seconds=self.router.config.lifecycle.sweep_seconds,
+            seconds=seconds,
             next_run_time=datetime.now(self.router.config.zone),
             max_instances=1,
             coalesce=True,
             misfire_grace_time=None,
-            id="lifecycle-sweep",
+            id=name,
         )
-        if self.router.config.retention.days is not None:
-            scheduler.add_job(
-                self._run_purge,
-                "interval",
-                minutes=self.router.config.retention.sweep_minutes,
-                next_run_time=datetime.now(self.router.config.zone),
-                max_instances=1,
-                coalesce=True,
-                misfire_grace_time=None,
-                id="retention-purge",
-            )
-        scheduler.start()
-        self._scheduler = scheduler
 
     async def stop(self) -> None:
         """Stop scheduling, and wait for a sweep under way to commit (before the store closes)."""
@@ -84,16 +85,21 @@ class Sweeper:
         async with self._busy, self._purging:  # a purge stops after its current batch
             pass
 
-    async def _run(self) -> None:
+    async def _guarded(self, lock: asyncio.Lock, name: str, action: Callable[[], Awaitable[T]]) -> T | None:
+        """`action` under `lock`, unless stopping; a failure is logged and the next run tries again
+        (the store may be down)."""
         if self._stopped:
-            return
+            return None
         try:
-            async with self._busy:
-                result = await self.sweep_once()
-        except Exception:  # the store may be down: the next sweep tries again
-            log.exception("lifecycle sweep failed")
-            return
-        if result.reminded or result.escalated or result.closed:
+            async with lock:
+                return await action()
+        except Exception:
+            log.exception("%s failed", name)
+            return None
+
+    async def _run(self) -> None:
+        result = await self._guarded(self._busy, "lifecycle sweep", self.sweep_once)
+        if result and (result.reminded or result.escalated or result.closed):
             log.info(
                 "sweep: %d reminded, %d escalated, %d closed",
                 result.reminded,
@@ -102,15 +108,8 @@ class Sweeper:
             )
 
     async def _run_purge(self) -> None:
-        if self._stopped:
-            return
-        try:
-            async with self._purging:
-                purged = await self.purge_once()
-        except Exception:  # the store may be down: the next purge tries again
-            log.exception("retention purge failed")
-            return
-        if purged.tickets or purged.messages or purged.contacts:
+        purged = await self._guarded(self._purging, "retention purge", self.purge_once)
+        if purged and (purged.tickets or purged.messages or purged.contacts):
             log.info(
                 "retention: purged %d tickets, %d messages, %d contacts",
                 purged.tickets,

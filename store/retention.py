@@ -3,9 +3,9 @@ ticket closes; what the statistics need stays (README, "Retention").
 
 `purge_expired` is the whole pass, a batch per transaction; the functions it runs take the caller's
 session like those of store/data.py. Rows are changed with plain UPDATEs (no ORM objects), each row
-once: a batch of 200 tickets holds SQLite's one writer for a fraction of a second, and on PostgreSQL
-a second UPDATE of a row would check its contact key again and wait for an intake holding that
-contact.
+once (a ticket's outbox rows by ticket, those of a message without a ticket by message): a batch
+of 200 tickets holds SQLite's one writer for a fraction of a second, and on PostgreSQL a second
+UPDATE of a row would check its contact key again and wait for an intake holding that contact.
 """
 
 from __future__ import annotations
@@ -64,11 +64,6 @@ class Purged:
         )
 
 
-def purged_address(contact_id: int) -> str:
-    """What a purged contact's address becomes: unique, and never a real address on any channel."""
-    return f"purged:{contact_id}"
-
-
 async def purge_expired(
     db: Database,
     *,
@@ -124,7 +119,7 @@ async def purge_tickets_and_messages(
             )
         ).all()
     )
-    message_ids = list(
+    loose = list(
         (
             await session.exec(
                 select(Message.id)
@@ -139,10 +134,13 @@ async def purge_tickets_and_messages(
             )
         ).all()
     )
+    message_ids = list(loose)
     for chunk in _chunks(ticket_ids):
         message_ids += (await session.exec(select(Message.id).where(col(Message.ticket_id).in_(chunk)))).all()
     for chunk in _chunks(message_ids):
         await _purge_messages(session, chunk, now=now)
+    for chunk in _chunks(loose):  # a ticket's outbox rows go with the ticket
+        await _purge_outbox(session, col(Outbox.message_id).in_(chunk))
     for chunk in _chunks(ticket_ids):
         await _purge_tickets(session, chunk, now=now)
     return Purged(tickets=len(ticket_ids), messages=len(message_ids))
@@ -180,7 +178,7 @@ async def purge_contacts(session: AsyncSession, *, contact_ids: list[int], now: 
         await session.exec(
             update(Contact)
             .where(col(Contact.id).in_(chunk))
-            # purged_address(), in SQL.
+            # "purged:<id>": unique, and never a real address on any channel.
             .values(address=literal("purged:") + cast(Contact.id, String), display_name=None, purged_at=now)
         )
     return len(chosen)
@@ -212,9 +210,6 @@ async def _purge_messages(session: AsyncSession, message_ids: list[int], *, now:
         .where(col(Media.message_id).in_(message_ids))
         .values(data=None, source_url="", status=MediaStatus.PURGED, error="the retention period has passed")
     )
-    await session.exec(
-        update(Outbox).where(col(Outbox.message_id).in_(message_ids), _delivered()).values(_PURGED_OUTBOX)
-    )
 
 
 async def _purge_tickets(session: AsyncSession, ticket_ids: list[int], *, now: datetime) -> None:
@@ -222,11 +217,7 @@ async def _purge_tickets(session: AsyncSession, ticket_ids: list[int], *, now: d
     await session.exec(
         update(Ticket).where(col(Ticket.id).in_(ticket_ids)).values(rating_comment=None, purged_at=now)
     )
-    await session.exec(
-        update(Outbox)
-        .where(col(Outbox.ticket_id).in_(ticket_ids), _delivered())  # desk rows have no message
-        .values(_PURGED_OUTBOX)
-    )
+    await _purge_outbox(session, col(Outbox.ticket_id).in_(ticket_ids))  # messages' and desk rows
     events = await session.exec(
         select(TicketEvent.id, TicketEvent.actor, TicketEvent.actor_name, TicketEvent.detail).where(
             col(TicketEvent.ticket_id).in_(ticket_ids)
@@ -251,8 +242,9 @@ async def _purge_tickets(session: AsyncSession, ticket_ids: list[int], *, now: d
     )
 
 
-def _delivered() -> ColumnElement[bool]:
+async def _purge_outbox(session: AsyncSession, chosen: ColumnElement[bool]) -> None:
     # A row still to be sent keeps what it needs (an old closed ticket has none in practice). Said
     # as NOT IN: an IN on the status would lead the planner to the outbox's due index, and through
     # every delivered row.
-    return col(Outbox.status).not_in([OutboxStatus.PENDING, OutboxStatus.SENDING])
+    delivered = col(Outbox.status).not_in([OutboxStatus.PENDING, OutboxStatus.SENDING])
+    await session.exec(update(Outbox).where(chosen, delivered).values(_PURGED_OUTBOX))

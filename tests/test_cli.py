@@ -8,10 +8,16 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.conftest import FAQ_MIN, ROOT
+
+if TYPE_CHECKING:
+    from bot import Bot
+    from channels.base import Receipt
+    from channels.memory import MemoryChannel
 
 
 def run(tmp_path: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -205,7 +211,9 @@ def test_staff_work_the_review_queue_claim_reassign_and_reopen(tmp_path: Path) -
     assert "status in_progress->forwarded by Lee" in shown and "status resolved->reopened by Lee" in shown
 
 
-async def test_staff_see_a_citizens_photo_and_save_it(tmp_path: Path) -> None:
+async def _bot_with_a_photo(tmp_path: Path) -> tuple[Bot, MemoryChannel, Receipt]:
+    """The shipped config on the command line's database, and a citizen's message with a photo that
+    the provider still holds: (bot, memory channel, receipt)."""
     from bot import build, load_config
     from channels.base import Attachment
     from channels.memory import MemoryChannel
@@ -222,6 +230,11 @@ async def test_staff_see_a_citizens_photo_and_save_it(tmp_path: Path) -> None:
     receipt = await memory.push(
         "도로에 큰 구멍이 있어요", attachments=(Attachment("https://provider.example/p1", "image/jpeg"),)
     )
+    return bot, memory, receipt
+
+
+async def test_staff_see_a_citizens_photo_and_save_it(tmp_path: Path) -> None:
+    bot, _, receipt = await _bot_with_a_photo(tmp_path)
     await bot.media.run_once()
     await bot.db.close()
 
@@ -238,22 +251,9 @@ async def test_staff_see_a_citizens_photo_and_save_it(tmp_path: Path) -> None:
 async def test_db_purge_empties_what_is_past_the_retention_period(tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
-    from bot import build, load_config
-    from channels.base import Attachment
-    from channels.memory import MemoryChannel
-    from store import StoreConfig, TicketStatus, data
+    from store import TicketStatus, data
 
-    config = load_config(ROOT / "config.yaml")
-    config = config.model_copy(
-        update={"store": StoreConfig(url=f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")}
-    )
-    memory = MemoryChannel()
-    memory.files["https://provider.example/p1"] = (b"\xff\xd8 a jpeg", "image/jpeg")
-    bot = await build(config, base_dir=ROOT, channels=[memory], webchat=False, providers=False)
-    await memory.start(bot.host)
-    old = await memory.push(
-        "도로에 큰 구멍이 있어요", attachments=(Attachment("https://provider.example/p1", "image/jpeg"),)
-    )
+    bot, memory, old = await _bot_with_a_photo(tmp_path)
     recent = await memory.push("가로등이 고장났어요", sender="citizen-2")
     await bot.media.run_once()
     async with bot.db.transaction() as s:  # closed four years ago
