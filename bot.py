@@ -50,14 +50,17 @@ from knowledge import (
     KnowledgeHolder,
     Matcher,
     detect_language,
+    load_knowledge,
 )
 from knowledge.calibration import Confidence, knowledge_fingerprint
 from knowledge.calibration import save as save_calibration
-from knowledge.evaluate import calibrate_queries, evaluate, read_queries
+from knowledge.decision import Outcome, SensitiveRule, decide
+from knowledge.evaluate import calibrate_queries, evaluate_by_language, read_queries
 from router import DepartmentConfig, Desk, Dispatcher, Notices, Router, RouterConfig, Staff
 from router.calendar import WorkingCalendar
 from router.deskfeed import DeskFeed
 from router.host import RouterHost
+from router.learning import FaqLearning
 from router.media import MediaFetcher
 from router.medialinks import MediaLinks
 from router.sweep import Sweeper
@@ -223,6 +226,8 @@ class Bot:
         self._tasks.append(asyncio.create_task(self.media.run(), name="media"))
         if self.config.router.routing.enabled:  # learns in a worker thread; no model until it has one
             self._tasks.append(asyncio.create_task(self.router.learner.run(), name="routing"))
+        if self.config.knowledge.learning.enabled and self.router.learning is not None:
+            self._tasks.append(asyncio.create_task(self.router.learning.run(), name="faq-learning"))
         if sweeps:
             self.sweeper.start()
         if self.config.knowledge.reload_seconds > 0:
@@ -278,6 +283,15 @@ async def build(
         departments=config.departments,
         notices=notices,
         calendar=WorkingCalendar(config.router.calendar, config.router.zone),
+        clock=clock,
+    )
+    router.learning = FaqLearning(
+        db,
+        knowledge,
+        config.knowledge.learning,
+        sensitive=router.sensitive_rule,
+        default_language=config.router.default_language,
+        zone=config.router.zone,
         clock=clock,
     )
     adapters: dict[str, Channel] = {}
@@ -580,6 +594,10 @@ def cmd_faq(config: BotConfig, base_dir: Path, args: argparse.Namespace) -> int:
     path = (
         Path(args.dir).resolve() if getattr(args, "dir", None) else resolve(base_dir, config.knowledge.path)
     )
+    if args.action == "calibrate" and args.from_store:
+        return asyncio.run(_faq_calibrate_from_store(config, base_dir, path, args))
+    if args.action == "calibrate":  # an old or broken calibration.json is what it replaces: not read
+        return _faq_calibrate(config, path, args)
     holder = KnowledgeHolder(
         path,
         known_departments=set(config.departments),
@@ -588,10 +606,7 @@ def cmd_faq(config: BotConfig, base_dir: Path, args: argparse.Namespace) -> int:
     try:
         holder.load()
     except KnowledgeError as exc:
-        print(f"{path}: the knowledge base has {len(exc.problems)} problem(s):", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
-        return 1
+        return _knowledge_problems(path, exc)
     base, matcher = holder.current
     if args.action == "eval":
         return _faq_eval(config, matcher, base, args)
@@ -605,16 +620,23 @@ def cmd_faq(config: BotConfig, base_dir: Path, args: argparse.Namespace) -> int:
     language = detect_language(question, default=config.router.default_language)
     matches = matcher.match(question, language, limit=args.limit)
     confidence = matcher.confidence
-    top = matches[0] if matches else None
-    if top and top.score >= confidence.answer_threshold and top.entry.handoff == "auto":
-        verdict = f"answer with {top.entry.id}"
-    elif top and top.score >= confidence.review_threshold and top.entry.handoff == "auto":
-        verdict = f"send to today's review, suggesting {top.entry.id}"
-    else:
-        verdict = "forward to a department"
+    decision = decide(
+        question,
+        matches,
+        answer_threshold=confidence.answer_threshold,
+        review_threshold=confidence.review_threshold,
+        sensitive=sensitive_rule(config),
+    )
+    top = decision.top
+    verdicts = {
+        Outcome.ANSWER: f"answer with {top.entry.id}" if top else "",
+        Outcome.REVIEW: f"send to today's review, suggesting {top.entry.id}" if top else "",
+        Outcome.FORWARD: "forward to a department",
+        Outcome.SENSITIVE: "a sensitive report: never answered, sent to the restricted inbox",
+    }
     print(
         f"language {language}; answer at {confidence.answer_threshold:.2f}, "
-        f"review at {confidence.review_threshold:.2f}: {verdict}"
+        f"review at {confidence.review_threshold:.2f}: {verdicts[decision.outcome]}"
     )
     for m in matches:
         flag = " (handoff: always)" if m.entry.handoff == "always" else ""
@@ -622,6 +644,11 @@ def cmd_faq(config: BotConfig, base_dir: Path, args: argparse.Namespace) -> int:
     if not matches:
         print("  (no entry shares any words with this text)")
     return 0
+
+
+def sensitive_rule(config: BotConfig) -> SensitiveRule:
+    """The router's rule for sensitive reports, for the FAQ tools to decide as the router does."""
+    return SensitiveRule.of(config.router.sensitive.keywords, config.router.sensitive.department)
 
 
 def _describe_confidence(confidence: Confidence, base: KnowledgeBase) -> str:
@@ -649,9 +676,19 @@ def _describe_confidence(confidence: Confidence, base: KnowledgeBase) -> str:
     return "\n".join(lines)
 
 
-def _faq_calibrate(
-    config: BotConfig, matcher: Matcher, base: KnowledgeBase, folder: Path, args: argparse.Namespace
-) -> int:
+def _knowledge_problems(path: Path, error: KnowledgeError) -> int:
+    print(f"{path}: the knowledge base has {len(error.problems)} problem(s):", file=sys.stderr)
+    for problem in error.problems:
+        print(f"  {problem}", file=sys.stderr)
+    return 1
+
+
+def _faq_calibrate(config: BotConfig, folder: Path, args: argparse.Namespace) -> int:
+    try:
+        base = load_knowledge(folder, known_departments=set(config.departments))
+    except KnowledgeError as exc:
+        return _knowledge_problems(folder, exc)
+    matcher = Matcher(base, confidence=config.knowledge.default_confidence())
     queries_path = Path(args.queries) if args.queries else folder / DEFAULT_CALIBRATION_QUERIES
     try:
         queries = read_queries(queries_path, {entry.id for entry in base.entries})
@@ -663,6 +700,7 @@ def _faq_calibrate(
             out_of_scope_rate=args.out_of_scope_rate,
             queries_file=queries_path.name,
             default_language=config.router.default_language,
+            sensitive=sensitive_rule(config),
         )
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -677,15 +715,66 @@ def _faq_calibrate(
     return 0
 
 
+async def _faq_calibrate_from_store(config: BotConfig, base_dir: Path, folder: Path, args: argparse.Namespace) -> int:
+    """The nightly refit now: thresholds from staff's labels in the store, stored there for every instance."""
+    holder = KnowledgeHolder(
+        folder, known_departments=set(config.departments), default_confidence=config.knowledge.default_confidence()
+    )
+    try:
+        await asyncio.to_thread(holder.load)
+    except KnowledgeError as exc:
+        return _knowledge_problems(folder, exc)
+    settings = config.knowledge.learning.model_copy(
+        update={
+            "target_precision": args.target_precision,
+            "review_precision": args.review_precision,
+            "out_of_scope_rate": (
+                config.knowledge.learning.out_of_scope_rate
+                if args.out_of_scope_rate is None
+                else args.out_of_scope_rate
+            ),
+        }
+    )
+    db = open_database(config.store, base_dir=base_dir)
+    try:
+        await db.upgrade()
+        learning = FaqLearning(
+            db,
+            holder,
+            settings,
+            sensitive=sensitive_rule(config),
+            default_language=config.router.default_language,
+            zone=config.router.zone,
+        )
+        await learning.refresh(force=True)
+        try:
+            confidence = await learning.refit(store=not args.dry_run)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    finally:
+        await db.close()
+    print(_describe_confidence(confidence, holder.files_base))
+    if args.dry_run:
+        print("Dry run: nothing was stored.")
+    else:
+        print("Stored; running bots use the new thresholds within knowledge.learning.refresh_seconds.")
+    return 0
+
+
 def _faq_eval(config: BotConfig, matcher: Matcher, base: KnowledgeBase, args: argparse.Namespace) -> int:
     try:
         queries = read_queries(Path(args.queries), {entry.id for entry in base.entries})
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    result = evaluate(matcher, queries, default_language=config.router.default_language)
+    result, by_language = evaluate_by_language(
+        matcher, queries, default_language=config.router.default_language, sensitive=sensitive_rule(config)
+    )
     if args.json:
-        print(json.dumps(result.as_dict()))
+        found: dict[str, Any] = result.as_dict()
+        found["by_language"] = {language: e.as_dict() for language, e in by_language.items()}
+        print(json.dumps(found))
         return 0
     confidence = matcher.confidence
     state = "calibrated" if confidence.report else "not calibrated"
@@ -698,6 +787,12 @@ def _faq_eval(config: BotConfig, matcher: Matcher, base: KnowledgeBase, args: ar
     print(f"  coverage                {result.coverage:.3f}")
     print(f"  out of scope answered   {result.out_of_scope_answered:.3f}")
     print(f"  for review              {result.review}")
+    print(f"  entry first / in top 3  {result.top1:.3f} / {result.top3:.3f}")
+    for language, e in by_language.items():
+        print(
+            f"  [{language}] {e.queries} texts, {e.in_scope} in scope: precision {e.precision:.3f}, "
+            f"coverage {e.coverage:.3f}, first {e.top1:.3f}, top 3 {e.top3:.3f}"
+        )
     return 0
 
 
@@ -813,6 +908,11 @@ def parser() -> argparse.ArgumentParser:
         help="share of real traffic the FAQ cannot answer (default: the share of null texts in the file)",
     )
     calibrate.add_argument("--dry-run", action="store_true", help="report, do not write calibration.json")
+    calibrate.add_argument(
+        "--from-store",
+        action="store_true",
+        help="refit from staff's decisions in the store (as every night), not from a file; stored there",
+    )
     ev = faq_actions.add_parser("eval", help="measure automatic answers on a labelled JSON-lines file")
     ev.add_argument("--faq", dest="dir", help="FAQ folder (default: knowledge.path)")
     ev.add_argument("--queries", required=True, help='one {"text": ..., "expect": id or null} a line')

@@ -1,10 +1,15 @@
-"""How sure the matcher is, and when that is sure enough: a logistic model over a candidate's signals,
-and the two thresholds (answer now, send to review) chosen from a labelled file so that automatic
-answers reach a target precision at the real out-of-scope rate.
+"""How sure the matcher is, and when that is sure enough.
 
-`python bot.py faq calibrate --queries FILE` fits both and writes `calibration.json` beside the FAQ
-files; the knowledge holder reads it with them. Without that file a default model is used with the
-thresholds from config.yaml.
+Two small logistic models in a row. The first scores each candidate entry from its signals (FEATURES)
+and so ranks them; the second turns the best candidate's score and its lead over the next one into
+the probability that it is the right answer. Both use signals that mean the same on any FAQ (shares,
+margins, agreement between signals), and the default pair is fitted offline on FAQs of different
+shapes (`bench/fit_confidence.py`) and shipped as `confidence.json` beside this file, with the answer
+and review thresholds that kept automatic answers at 0.95 precision on every one of them.
+
+`python bot.py faq calibrate` chooses the thresholds for one city's FAQ from its labelled texts (and
+refits the models too when there are enough of them and that answers more), and writes
+`calibration.json` beside the FAQ files; the knowledge holder reads it with them.
 """
 
 from __future__ import annotations
@@ -14,8 +19,9 @@ import json
 import math
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -24,7 +30,8 @@ import numpy as np
 from knowledge.model import FaqEntry, KnowledgeBase
 
 CALIBRATION_FILE = "calibration.json"
-VERSION = 1
+DEFAULT_MODEL = Path(__file__).with_name("confidence.json")
+VERSION = 2
 
 # The signals of one candidate entry for one text (knowledge/matcher.py computes them):
 FEATURES = (
@@ -42,19 +49,24 @@ FEATURES = (
     "classifier_margin",  # that score minus the best other entry's
     "agree",  # 1 when the entry is first both by the blended similarity and by the classifier
     "covered",  # share of the text's word weight found anywhere in the entry's questions
+    "said",  # share of the best variant's own word weight that the text has
+    "firsts",  # share of five signals (bm25, char, centroid, words, classifier) that rank the entry first
+    "variants",  # log(1 + the entry's number of question variants)
+    "classifier_on",  # 1 when the base has the linear classifier (enough variants per entry)
+    "crowding",  # character n-gram cosine of the entry's questions to the nearest other entry's
+    "exact",  # 1 when the text is one of the entry's questions as written, and no other entry's
 )
+EXACT = FEATURES.index("exact")
+# A text that is exactly one entry's question is that entry: at least this sure, whatever the models say.
+EXACT_PROBABILITY = 0.99
 
-# The default model, used until `faq calibrate` has been run: set by hand so that every signal counts
-# the way it should (more similarity, margin, coverage: more likely; words no question has: less).
-# On the shipped FAQ's held-out paraphrases it answers as much as the calibrated model at the default
-# threshold, but its probabilities are not calibrated for any base: run `faq calibrate`.
-_DEFAULT_WEIGHTS = (3.0, 3.0, 1.0, 1.0, 3.0, 0.5, 4.0, 2.0, -3.0, 0.0, 1.0, 2.0, 1.0, 2.0)
-_DEFAULT_INTERCEPT = -5.0
+# The second model's inputs: the best candidate's first-model score and its lead over the next one.
+TOP_FEATURES = ("score", "lead")
 
 
 @dataclass(frozen=True)
 class CalibrationReport:
-    """Where the thresholds came from and what they gave on the labelled file (out of fold)."""
+    """Where the thresholds came from and what they gave on the labelled texts (out of fold)."""
 
     calibrated_at: str
     queries_file: str
@@ -69,31 +81,69 @@ class CalibrationReport:
     coverage: float
     out_of_scope_answered: float
     review_share: float
+    # "thresholds": the shipped models, only the thresholds chosen; "refitted": the models too.
+    models: str = "refitted"
 
 
 @dataclass(frozen=True)
 class Confidence:
-    """A logistic model over FEATURES and the thresholds that act on its probability."""
+    """The two models and the thresholds that act on the probability of the best candidate."""
 
-    weights: tuple[float, ...]
+    weights: tuple[float, ...]  # over FEATURES: a candidate's score
     intercept: float
+    top_weights: tuple[float, ...]  # over TOP_FEATURES: the best candidate's probability
+    top_intercept: float
     answer_threshold: float
     review_threshold: float
     report: CalibrationReport | None = None
 
     @classmethod
-    def default(cls, answer_threshold: float = 0.80, review_threshold: float = 0.45) -> Confidence:
-        return cls(_DEFAULT_WEIGHTS, _DEFAULT_INTERCEPT, answer_threshold, review_threshold)
+    def default(cls, answer_threshold: float | None = None, review_threshold: float | None = None) -> Confidence:
+        """The shipped models with their thresholds, or with the ones given (config.yaml's)."""
+        shipped = _shipped()
+        return replace(
+            shipped,
+            answer_threshold=shipped.answer_threshold if answer_threshold is None else answer_threshold,
+            review_threshold=shipped.review_threshold if review_threshold is None else review_threshold,
+        )
 
-    def probability(self, features: Sequence[float]) -> float:
-        z = self.intercept + sum(w * f for w, f in zip(self.weights, features, strict=True))
-        return 1.0 / (1.0 + math.exp(-max(min(z, 60.0), -60.0)))
+    def scores(self, features: np.ndarray) -> np.ndarray:
+        """The first model's score (a log-odds) of each row of a candidates x FEATURES matrix."""
+        result: np.ndarray = features @ np.asarray(self.weights) + self.intercept
+        return result
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
-        """`probability` of each row of a candidates x FEATURES matrix."""
-        z = np.clip(features @ np.asarray(self.weights) + self.intercept, -60.0, 60.0)
+        """For each candidate (a row of FEATURES), the probability that it is the right answer.
+
+        The best candidate's comes from its score and its lead over the next one. The others share
+        what is left (1 - the best one's) by their scores, and none gets more than the same formula
+        gives it with its (negative) lead, so the probabilities rank as the scores do and add up to
+        at most 1."""
+        scores = self.scores(features)
+        lead = scores - _best_other(scores)
+        a, b = self.top_weights
+        z = np.clip(a * scores + b * lead + self.top_intercept, -60.0, 60.0)
         result: np.ndarray = 1.0 / (1.0 + np.exp(-z))
+        exact = features[:, EXACT] > 0
+        if exact.any():
+            result[exact] = np.maximum(result[exact], EXACT_PROBABILITY)
+        if len(result) > 1:
+            best = int(np.argmax(scores))
+            others = scores < scores[best]  # equal scores are equals (the language breaks ties)
+            if not others.any():
+                return result
+            shares = np.exp(scores[others] - scores[others].max())
+            left = (1.0 - result[best]) * shares / shares.sum()
+            result[others] = np.minimum(result[others], left)
         return result
+
+    def with_thresholds(self, answer: float, review: float, report: CalibrationReport | None) -> Confidence:
+        return replace(self, answer_threshold=answer, review_threshold=review, report=report)
+
+    def models_fingerprint(self) -> str:
+        """Changes when either model changes: thresholds fitted for one pair mean nothing for another."""
+        numbers = [round(w, 6) for w in (*self.weights, self.intercept, *self.top_weights, self.top_intercept)]
+        return hashlib.sha256(json.dumps(numbers).encode()).hexdigest()[:16]
 
     def to_json(self) -> str:
         data: dict[str, Any] = {
@@ -101,6 +151,9 @@ class Confidence:
             "features": list(FEATURES),
             "weights": [round(w, 6) for w in self.weights],
             "intercept": round(self.intercept, 6),
+            "top_features": list(TOP_FEATURES),
+            "top_weights": [round(w, 6) for w in self.top_weights],
+            "top_intercept": round(self.top_intercept, 6),
             "answer_threshold": self.answer_threshold,
             "review_threshold": self.review_threshold,
             "report": asdict(self.report) if self.report else None,
@@ -116,18 +169,44 @@ class Confidence:
             raise ValueError(f"not JSON: {exc}") from exc
         if not isinstance(data, dict) or data.get("version") != VERSION:
             raise ValueError(f"not a version {VERSION} calibration file: run `faq calibrate` again")
-        if data.get("features") != list(FEATURES):
+        if data.get("features") != list(FEATURES) or data.get("top_features") != list(TOP_FEATURES):
             raise ValueError("made for other matcher signals: run `faq calibrate` again")
         try:
             weights = tuple(float(w) for w in data["weights"])
+            top_weights = tuple(float(w) for w in data["top_weights"])
             answer, review = float(data["answer_threshold"]), float(data["review_threshold"])
             report = CalibrationReport(**data["report"]) if data.get("report") else None
-            confidence = cls(weights, float(data["intercept"]), answer, review, report)
+            confidence = cls(
+                weights,
+                float(data["intercept"]),
+                top_weights,
+                float(data["top_intercept"]),
+                answer,
+                review,
+                report,
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"malformed calibration: {exc}") from exc
-        if len(weights) != len(FEATURES) or not 0 <= review <= answer <= 1:
-            raise ValueError("malformed calibration: wrong number of weights or thresholds out of order")
+        if len(weights) != len(FEATURES) or len(top_weights) != len(TOP_FEATURES):
+            raise ValueError("malformed calibration: wrong number of weights")
+        if not 0 <= review <= answer <= 1:
+            raise ValueError("malformed calibration: thresholds out of order (0 <= review <= answer <= 1)")
         return confidence
+
+
+@cache
+def _shipped() -> Confidence:
+    return Confidence.from_json(DEFAULT_MODEL.read_text(encoding="utf-8"))
+
+
+def _best_other(values: np.ndarray) -> np.ndarray:
+    """For each item, the largest of the other items (the item itself less 10 when there is no other:
+    a lone candidate leads by a wide margin)."""
+    if len(values) < 2:
+        return values - 10.0
+    second, first = np.partition(values, len(values) - 2)[-2:]
+    others: np.ndarray = np.where(values >= first, second, first)
+    return others
 
 
 def knowledge_fingerprint(base: KnowledgeBase) -> str:
@@ -146,42 +225,72 @@ class _Candidate(Protocol):
     def features(self) -> tuple[float, ...]: ...
 
 
+# The models are refitted on a city's own texts only when there are this many in scope; below that the
+# shipped ones rank and judge better than a fit on a few dozen texts (thresholds are still chosen).
+MIN_TEXTS_TO_REFIT = 300
+# A threshold is taken only where the texts at or above it are right at least the target share of the
+# time *and* the evidence is not thin: the Wilson lower bound (one standard error) of that share may
+# fall short of the target by at most this much. A few lucky texts cannot lower a threshold.
+_EVIDENCE_SLACK = 0.0
+
+
 @dataclass(frozen=True)
 class Labelled:
-    """A text of the labelled file and the candidates the matcher found for it."""
+    """A labelled text and the candidates the matcher found for it: their signals (a row each), which
+    of them is the right entry, and which may be answered automatically (handoff: auto)."""
 
-    expect: str | None
-    candidates: Sequence[_Candidate]
+    in_scope: bool
+    features: np.ndarray
+    correct: np.ndarray
+    automatic: np.ndarray
+    # False when the decision never answers this text whatever the matcher says (a sensitive report).
+    answerable: bool = True
+
+    @classmethod
+    def of(
+        cls,
+        expect: str | None,
+        candidates: Sequence[_Candidate],
+        entries: Sequence[FaqEntry],
+        *,
+        answerable: bool = True,
+    ) -> Labelled:
+        found = [entries[c.entry_index] for c in candidates]
+        return cls(
+            in_scope=expect is not None,
+            features=np.asarray([c.features for c in candidates], dtype=np.float64).reshape(-1, len(FEATURES)),
+            correct=np.asarray([expect is not None and e.id == expect for e in found], dtype=bool),
+            automatic=np.asarray([e.handoff == "auto" for e in found], dtype=bool),
+            answerable=answerable,
+        )
 
 
 @dataclass(frozen=True)
-class _Outcome:
+class Outcome:
+    """What the best candidate of one labelled text would get: its probability, whether it may be
+    answered automatically, whether it is right, and the text's weight in the traffic."""
+
     probability: float
-    answerable: bool  # the top candidate may be answered automatically (handoff: auto)
+    answerable: bool
     correct: bool
     in_scope: bool
     weight: float
 
 
-def fit(
-    labelled: Sequence[Labelled],
-    entries: Sequence[FaqEntry],
-    *,
-    target_precision: float = 0.95,
-    review_precision: float = 0.5,
-    out_of_scope_rate: float | None = None,
-    folds: int = 5,
-    describe: Callable[[float, float, float, float], CalibrationReport] | None = None,
-) -> Confidence:
-    """Fit the model and choose the thresholds.
+@dataclass(frozen=True)
+class Thresholds:
+    answer: float
+    review: float
+    precision: float
+    coverage: float
+    out_of_scope_answered: float
+    review_share: float
 
-    The thresholds are chosen on out-of-fold probabilities (each text scored by a model that did not
-    see it), with out-of-scope texts weighted so that they make up `out_of_scope_rate` of the traffic
-    (default: their share in the file). The answer threshold is the lowest at which the automatic
-    answers reach `target_precision`; the review threshold the lowest at which the suggestions below
-    the answer threshold are still right at least `review_precision` of the time.
-    """
-    in_scope = sum(item.expect is not None for item in labelled)
+
+def traffic_weights(labelled: Sequence[Labelled], out_of_scope_rate: float | None) -> tuple[list[float], float]:
+    """Each text's weight, so that out-of-scope texts make up `out_of_scope_rate` of the traffic (by
+    default their share among the texts), and that rate."""
+    in_scope = sum(item.in_scope for item in labelled)
     if in_scope == 0:
         raise ValueError("the labelled file has no in-scope texts (every expect is null)")
     out_of_scope = len(labelled) - in_scope
@@ -189,80 +298,128 @@ def fit(
     if out_of_scope == 0 and rate > 0:
         raise ValueError("an out-of-scope rate needs out-of-scope texts (expect: null) in the file")
     weights = [
-        (
-            rate * len(labelled) / out_of_scope
-            if item.expect is None
-            else (1 - rate) * len(labelled) / in_scope
-        )
+        rate * len(labelled) / out_of_scope if not item.in_scope else (1 - rate) * len(labelled) / in_scope
         for item in labelled
     ]
-
-    order = list(range(len(labelled)))
-    random.Random(120).shuffle(order)
-    fold_of = {index: position % max(folds, 2) for position, index in enumerate(order)}
-    outcomes: list[_Outcome] = []
-    for fold in range(max(folds, 2)):
-        train = [i for i in range(len(labelled)) if fold_of[i] != fold]
-        model = _fit_model([labelled[i] for i in train], entries, [weights[i] for i in train])
-        for i in (i for i in range(len(labelled)) if fold_of[i] == fold):
-            outcomes.append(_outcome(model, labelled[i], entries, weights[i]))
-    final = _fit_model(labelled, entries, weights)
-
-    answer = _answer_threshold(outcomes, target_precision)
-    review = _review_threshold(outcomes, answer, review_precision)
-    precision, coverage, out_answered, review_share = _measure(outcomes, answer, review)
-    report = describe(precision, coverage, out_answered, review_share) if describe else None
-    return Confidence(final.weights, final.intercept, answer, review, report)
+    return weights, rate
 
 
-def _fit_model(
-    labelled: Sequence[Labelled], entries: Sequence[FaqEntry], weights: Sequence[float]
+def fit(
+    labelled: Sequence[Labelled],
+    *,
+    base: Confidence,
+    target_precision: float = 0.95,
+    review_precision: float = 0.5,
+    out_of_scope_rate: float | None = None,
+    folds: int = 5,
+    describe: Callable[[Thresholds, str], CalibrationReport] | None = None,
 ) -> Confidence:
+    """Choose the thresholds for `base`'s models on the labelled texts; with enough texts in scope,
+    also refit the models (each text scored by models fitted without it) and keep whichever answers
+    more at the target precision.
+
+    The answer threshold is the lowest at which the automatic answers reach `target_precision` at
+    `out_of_scope_rate`; the review threshold the lowest at which the suggestions below the answer
+    threshold are still right at least `review_precision` of the time.
+    """
+    weights, _ = traffic_weights(labelled, out_of_scope_rate)
+    options = [("thresholds", base, outcomes(base, labelled, weights))]
+    if sum(item.in_scope for item in labelled) >= MIN_TEXTS_TO_REFIT:
+        options.append(("refitted", fit_models(labelled, weights), _out_of_fold(labelled, weights, folds)))
+    best: tuple[str, Confidence, Thresholds] | None = None
+    for kind, model, found in options:
+        chosen = choose_thresholds(found, target_precision, review_precision)
+        if best is None or chosen.coverage > best[2].coverage:
+            best = (kind, model, chosen)
+    assert best is not None
+    kind, model, chosen = best
+    report = describe(chosen, kind) if describe else None
+    return model.with_thresholds(chosen.answer, chosen.review, report)
+
+
+def fit_models(labelled: Sequence[Labelled], weights: Sequence[float], *, strength: float = 1.0) -> Confidence:
+    """Both models, fitted on the labelled texts (weighted): the candidate model on every candidate,
+    the second on each text's best candidate. `strength`: the inverse of the L2 penalty."""
     from sklearn.linear_model import LogisticRegression
 
-    rows: list[tuple[float, ...]] = []
-    labels: list[int] = []
-    row_weights: list[float] = []
+    rows = np.vstack([item.features for item in labelled])
+    labels = np.concatenate([item.correct for item in labelled])
+    if len(set(labels.tolist())) < 2:
+        raise ValueError("the labelled texts must have some the matcher gets right and some it does not")
+    row_weights = np.concatenate([np.full(len(item.correct), w) for item, w in zip(labelled, weights, strict=True)])
+    first = LogisticRegression(C=strength, max_iter=5000)
+    first.fit(rows, labels, sample_weight=row_weights)
+    ranking = Confidence(tuple(float(c) for c in first.coef_[0]), float(first.intercept_[0]), (1.0, 0.0), 0.0, 1.0, 0.0)
+
+    tops, top_labels, top_weights = [], [], []
     for item, weight in zip(labelled, weights, strict=True):
-        for candidate in item.candidates:
-            rows.append(candidate.features)
-            labels.append(int(item.expect is not None and entries[candidate.entry_index].id == item.expect))
-            row_weights.append(weight)
-    if len(set(labels)) < 2:
-        raise ValueError("the labelled file must have texts the matcher gets right and texts it does not")
-    model = LogisticRegression(C=10.0, max_iter=2000)
-    model.fit(np.asarray(rows), np.asarray(labels), sample_weight=np.asarray(row_weights))
-    coefficients = tuple(float(c) for c in model.coef_[0])
-    return Confidence(coefficients, float(model.intercept_[0]), 1.0, 0.0)
-
-
-def _outcome(model: Confidence, item: Labelled, entries: Sequence[FaqEntry], weight: float) -> _Outcome:
-    if not item.candidates:
-        return _Outcome(0.0, False, False, item.expect is not None, weight)
-    scored = sorted(item.candidates, key=lambda c: (-model.probability(c.features), c.entry_index))
-    top = scored[0]
-    entry = entries[top.entry_index]
-    return _Outcome(
-        model.probability(top.features),
-        entry.handoff == "auto",
-        entry.id == item.expect,
-        item.expect is not None,
-        weight,
+        if len(item.correct) == 0:
+            continue
+        scores = ranking.scores(item.features)
+        best = int(np.argmax(scores))
+        tops.append((scores[best], scores[best] - _best_other(scores)[best]))
+        top_labels.append(bool(item.correct[best]))
+        top_weights.append(weight)
+    second = LogisticRegression(C=1.0, max_iter=5000)
+    second.fit(np.asarray(tops), np.asarray(top_labels), sample_weight=np.asarray(top_weights))
+    return replace(
+        ranking,
+        top_weights=tuple(float(c) for c in second.coef_[0]),
+        top_intercept=float(second.intercept_[0]),
     )
 
 
-def _answer_threshold(outcomes: Sequence[_Outcome], target: float) -> float:
-    return _lowest_threshold([o for o in outcomes if o.answerable], target, above=1.0)
+def _out_of_fold(labelled: Sequence[Labelled], weights: Sequence[float], folds: int) -> list[Outcome]:
+    """Each text's outcome under models fitted on the other folds."""
+    order = list(range(len(labelled)))
+    random.Random(120).shuffle(order)
+    folds = max(folds, 2)
+    fold_of = {index: position % folds for position, index in enumerate(order)}
+    found: list[Outcome] = []
+    for fold in range(folds):
+        train = [i for i in range(len(labelled)) if fold_of[i] != fold]
+        test = [i for i in range(len(labelled)) if fold_of[i] == fold]
+        model = fit_models([labelled[i] for i in train], [weights[i] for i in train])
+        found += outcomes(model, [labelled[i] for i in test], [weights[i] for i in test])
+    return found
 
 
-def _review_threshold(outcomes: Sequence[_Outcome], answer: float, target: float) -> float:
-    return _lowest_threshold([o for o in outcomes if o.answerable and o.probability < answer], target, answer)
+def outcomes(model: Confidence, labelled: Sequence[Labelled], weights: Sequence[float]) -> list[Outcome]:
+    """What each text's best candidate gets under `model`."""
+    found = []
+    for item, weight in zip(labelled, weights, strict=True):
+        if len(item.correct) == 0:
+            found.append(Outcome(0.0, False, False, item.in_scope, weight))
+            continue
+        probabilities = model.probabilities(item.features)
+        best = int(np.argmax(probabilities))  # the first of equals: the matcher's order breaks ties
+        found.append(
+            Outcome(
+                float(probabilities[best]),
+                item.answerable and bool(item.automatic[best]),
+                bool(item.correct[best]),
+                item.in_scope,
+                weight,
+            )
+        )
+    return found
 
 
-def _lowest_threshold(outcomes: Sequence[_Outcome], target: float, above: float) -> float:
+def choose_thresholds(found: Sequence[Outcome], target: float, review_target: float) -> Thresholds:
+    answer = lowest_threshold([o for o in found if o.answerable], target, above=1.0)
+    review = lowest_threshold(
+        [o for o in found if o.answerable and o.probability < answer], review_target, above=answer
+    )
+    return Thresholds(answer, review, *measure(found, answer, review))
+
+
+def lowest_threshold(found: Sequence[Outcome], target: float, above: float) -> float:
     """The lowest probability at which the outcomes at or above it (and below `above`) are right at
-    least `target` of the time, by weight; `above` when there is none."""
-    ranked = sorted(outcomes, key=lambda o: -o.probability)
+    least `target` of the time, by weight, with evidence enough (see _EVIDENCE_SLACK); `above` when
+    there is none."""
+    ranked = sorted(found, key=lambda o: -o.probability)
+    total = sum(o.weight for o in ranked)
+    scale = len(ranked) / total if total else 1.0  # weights as counts of texts, for the evidence
     threshold = above
     taken = correct = 0.0
     for index, outcome in enumerate(ranked):
@@ -271,17 +428,27 @@ def _lowest_threshold(outcomes: Sequence[_Outcome], target: float, above: float)
         following = ranked[index + 1].probability if index + 1 < len(ranked) else -1.0
         # Only between two different probabilities can a threshold separate them.
         if following < outcome.probability and correct / taken >= target:
-            threshold = outcome.probability
+            if _wilson_lower(correct * scale, taken * scale) >= target - _EVIDENCE_SLACK:
+                threshold = outcome.probability
     # Rounded down, so that the text the threshold was taken from still reaches it.
     return math.floor(threshold * 1e6) / 1e6
 
 
-def _measure(outcomes: Sequence[_Outcome], answer: float, review: float) -> tuple[float, float, float, float]:
+def _wilson_lower(successes: float, trials: float, z: float = 1.0) -> float:
+    if trials <= 0:
+        return 0.0
+    share = successes / trials
+    centre = share + z * z / (2 * trials)
+    spread = z * math.sqrt(share * (1 - share) / trials + z * z / (4 * trials * trials))
+    return (centre - spread) / (1 + z * z / trials)
+
+
+def measure(found: Sequence[Outcome], answer: float, review: float) -> tuple[float, float, float, float]:
     """(precision, coverage, share of out-of-scope texts answered, share sent to review), weighted."""
-    answered = [o for o in outcomes if o.answerable and o.probability >= answer]
-    reviewed = [o for o in outcomes if o.answerable and review <= o.probability < answer]
-    in_scope = sum(o.weight for o in outcomes if o.in_scope)
-    out_of_scope = sum(o.weight for o in outcomes if not o.in_scope)
+    answered = [o for o in found if o.answerable and o.probability >= answer]
+    reviewed = [o for o in found if o.answerable and review <= o.probability < answer]
+    in_scope = sum(o.weight for o in found if o.in_scope)
+    out_of_scope = sum(o.weight for o in found if not o.in_scope)
     answered_weight = sum(o.weight for o in answered)
     correct = sum(o.weight for o in answered if o.correct)
     answered_in_scope = sum(o.weight for o in answered if o.in_scope)

@@ -10,7 +10,17 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from knowledge.calibration import CalibrationReport, Confidence, Labelled, fit, knowledge_fingerprint, now_iso
+from knowledge.calibration import (
+    CalibrationReport,
+    Confidence,
+    Labelled,
+    Thresholds,
+    fit,
+    knowledge_fingerprint,
+    now_iso,
+    traffic_weights,
+)
+from knowledge.decision import NO_SENSITIVE_RULE, FaqDecision, SensitiveRule, decide
 from knowledge.language import detect_language
 from knowledge.matcher import Matcher
 from knowledge.model import KnowledgeBase
@@ -33,9 +43,58 @@ class Evaluation:
     coverage: float  # automatic answers to in-scope texts / in-scope texts
     out_of_scope_answered: float  # share of null texts answered automatically
     review: int  # texts whose best match falls between the review and answer thresholds
+    top1: float  # share of in-scope texts whose entry is the best match
+    top3: float  # share of in-scope texts whose entry is among the three best matches
 
     def as_dict(self) -> dict[str, float | int]:
         return asdict(self)
+
+
+@dataclass
+class _Tally:
+    queries: int = 0
+    in_scope: int = 0
+    answered: int = 0
+    correct: int = 0
+    answered_out_of_scope: int = 0
+    review: int = 0
+    first: int = 0
+    among_three: int = 0
+
+    def add(self, expect: str | None, decision: FaqDecision) -> None:
+        self.queries += 1
+        found = [match.entry.id for match in decision.matches[:3]]
+        if expect is not None:
+            self.in_scope += 1
+            self.first += bool(found) and found[0] == expect
+            self.among_three += expect in found
+        if decision.answer is not None:
+            self.answered += 1
+            if expect is None:
+                self.answered_out_of_scope += 1
+            elif decision.answer.entry.id == expect:
+                self.correct += 1
+        elif decision.review is not None:
+            self.review += 1
+
+    def result(self) -> Evaluation:
+        out_of_scope = self.queries - self.in_scope
+        return Evaluation(
+            queries=self.queries,
+            in_scope=self.in_scope,
+            auto_answered=self.answered,
+            auto_correct=self.correct,
+            precision=_share(self.correct, self.answered, empty=1.0),
+            coverage=_share(self.answered - self.answered_out_of_scope, self.in_scope),
+            out_of_scope_answered=_share(self.answered_out_of_scope, out_of_scope),
+            review=self.review,
+            top1=_share(self.first, self.in_scope),
+            top3=_share(self.among_three, self.in_scope),
+        )
+
+
+def _share(part: int, whole: int, *, empty: float = 0.0) -> float:
+    return round(part / whole, 4) if whole else empty
 
 
 def read_queries(path: Path, known_ids: set[str] | None = None) -> list[LabelledQuery]:
@@ -66,37 +125,45 @@ def evaluate(
     answer_threshold: float | None = None,
     suggest_threshold: float | None = None,
     default_language: str = "ko",
+    sensitive: SensitiveRule = NO_SENSITIVE_RULE,
 ) -> Evaluation:
     """Score every text as the router would; the thresholds default to the matcher's own."""
+    return evaluate_by_language(
+        matcher,
+        queries,
+        answer_threshold=answer_threshold,
+        suggest_threshold=suggest_threshold,
+        default_language=default_language,
+        sensitive=sensitive,
+    )[0]
+
+
+def evaluate_by_language(
+    matcher: Matcher,
+    queries: list[LabelledQuery],
+    *,
+    answer_threshold: float | None = None,
+    suggest_threshold: float | None = None,
+    default_language: str = "ko",
+    sensitive: SensitiveRule = NO_SENSITIVE_RULE,
+) -> tuple[Evaluation, dict[str, Evaluation]]:
+    """The evaluation of all texts, and of the texts of each language (as detected) on their own."""
     answer_at = matcher.confidence.answer_threshold if answer_threshold is None else answer_threshold
     review_at = matcher.confidence.review_threshold if suggest_threshold is None else suggest_threshold
-    in_scope = answered = correct = answered_out_of_scope = review = 0
+    total = _Tally()
+    languages: dict[str, _Tally] = {}
     for query in queries:
-        matches = matcher.match(query.text, detect_language(query.text, default=default_language), limit=1)
-        top = matches[0] if matches else None
-        automatic = top is not None and top.score >= answer_at and top.entry.handoff == "auto"
-        if query.expect is not None:
-            in_scope += 1
-        if automatic and top is not None:
-            answered += 1
-            if query.expect is None:
-                answered_out_of_scope += 1
-            elif top.entry.id == query.expect:
-                correct += 1
-        elif top is not None and top.score >= review_at and top.entry.handoff == "auto":
-            review += 1
-    out_of_scope = len(queries) - in_scope
-    answered_in_scope = answered - answered_out_of_scope
-    return Evaluation(
-        queries=len(queries),
-        in_scope=in_scope,
-        auto_answered=answered,
-        auto_correct=correct,
-        precision=round(correct / answered, 4) if answered else 1.0,
-        coverage=round(answered_in_scope / in_scope, 4) if in_scope else 0.0,
-        out_of_scope_answered=round(answered_out_of_scope / out_of_scope, 4) if out_of_scope else 0.0,
-        review=review,
-    )
+        language = detect_language(query.text, default=default_language)
+        decision = decide(
+            query.text,
+            matcher.match(query.text, language, limit=3),
+            answer_threshold=answer_at,
+            review_threshold=review_at,
+            sensitive=sensitive,
+        )
+        total.add(query.expect, decision)
+        languages.setdefault(language, _Tally()).add(query.expect, decision)
+    return total.result(), {language: tally.result() for language, tally in sorted(languages.items())}
 
 
 def calibrate_queries(
@@ -108,19 +175,17 @@ def calibrate_queries(
     out_of_scope_rate: float | None = None,
     queries_file: str = "",
     default_language: str = "ko",
+    sensitive: SensitiveRule = NO_SENSITIVE_RULE,
+    base: Confidence | None = None,
 ) -> Confidence:
-    """`faq calibrate`: fit the confidence model and thresholds for this matcher's knowledge base."""
-    labelled = [
-        Labelled(
-            expect=query.expect,
-            candidates=matcher.candidates(query.text, detect_language(query.text, default=default_language)),
-        )
-        for query in queries
-    ]
+    """`faq calibrate`: the thresholds (and, with enough texts, the models) for this matcher's
+    knowledge base, starting from `base` (default: the shipped models)."""
+    base = base or Confidence.default()
+    labelled = [labelled_text(matcher, query.text, query.expect, default_language, sensitive) for query in queries]
     in_scope = sum(query.expect is not None for query in queries)
-    rate = (len(queries) - in_scope) / len(queries) if out_of_scope_rate is None else out_of_scope_rate
+    _, rate = traffic_weights(labelled, out_of_scope_rate)
 
-    def describe(precision: float, coverage: float, out_answered: float, review: float) -> CalibrationReport:
+    def describe(chosen: Thresholds, models: str) -> CalibrationReport:
         return CalibrationReport(
             calibrated_at=now_iso(),
             queries_file=queries_file,
@@ -131,17 +196,32 @@ def calibrate_queries(
             out_of_scope_rate=round(rate, 4),
             knowledge_entries=len(matcher.entries),
             knowledge_fingerprint=knowledge_fingerprint(KnowledgeBase(entries=matcher.entries)),
-            precision=precision,
-            coverage=coverage,
-            out_of_scope_answered=out_answered,
-            review_share=review,
+            precision=chosen.precision,
+            coverage=chosen.coverage,
+            out_of_scope_answered=chosen.out_of_scope_answered,
+            review_share=chosen.review_share,
+            models=models,
         )
 
     return fit(
         labelled,
-        matcher.entries,
+        base=base,
         target_precision=target_precision,
         review_precision=review_precision,
         out_of_scope_rate=rate,
         describe=describe,
+    )
+
+
+def labelled_text(
+    matcher: Matcher, text: str, expect: str | None, default_language: str, sensitive: SensitiveRule
+) -> Labelled:
+    """A labelled text with its candidates; a text the sensitive rule takes is never answerable (the
+    rule's entry-department part is left to the decision: it depends on the thresholds chosen here)."""
+    language = detect_language(text, default=default_language)
+    return Labelled.of(
+        expect,
+        matcher.candidates(text, language),
+        matcher.entries,
+        answerable=sensitive.keywords.find(text) is None,
     )

@@ -31,8 +31,6 @@ _B = 0.75
 # How many entries are looked at closely, and how many nearest variants vote.
 _CANDIDATES = 8
 _VOTERS = 10
-# How much of each answer (per language) is compared with the text.
-_ANSWER_CHARS = 300
 # A linear classifier over the variants joins in when entries have several variants each (on average
 # at least this many) and there are not too many entries for its weights to stay small in memory.
 _CLASSIFIER_MIN_VARIANTS = 3.0
@@ -208,6 +206,10 @@ class _Bm25:
         self.matrix = counts.matrix(self.idf[counts.term] * counts.count * (_K1 + 1) / (counts.count + norm))
         self._present = counts.matrix(np.ones(len(counts.term)))
 
+    def present_idf(self) -> sparse.csr_matrix:
+        """Which words each document has, weighted by their IDF (documents x words)."""
+        return sparse.csr_matrix(self._present.multiply(self.idf[np.newaxis, :]))
+
     def entry_words(self, membership: sparse.csr_matrix) -> sparse.csr_matrix:
         """Which words each entry has in any of its variants (membership: entries x documents)."""
         present = sparse.csr_matrix(membership @ self._present)
@@ -272,6 +274,11 @@ class Matcher:
                     self._variants.append(_Variant(entry_index, language, question))
                     variant_words.append(words)
                     variant_grams.append(char_ngrams(normalized))
+        # Each question as written (normalised) -> the entry it belongs to, when only one has it.
+        owners: dict[str, set[int]] = {}
+        for variant in self._variants:
+            owners.setdefault(normalize(variant.question), set()).add(variant.entry_index)
+        self._exact = {text: next(iter(found)) for text, found in owners.items() if len(found) == 1}
         self._starts = np.asarray(starts, dtype=np.int64)
         self._ends = np.append(self._starts[1:], len(self._variants)).astype(np.int64)
         self._variant_entry = np.asarray([v.entry_index for v in self._variants], dtype=np.int64)
@@ -281,7 +288,7 @@ class Matcher:
         # every whole answer would make a reload of a large base take many seconds). They share the
         # questions' n-gram vocabulary, so a text's n-grams are looked up once for both.
         answer_grams = [
-            char_ngrams(normalize(" ".join(a[:_ANSWER_CHARS] for a in entry.answer.values())))
+            char_ngrams(normalize(" ".join(entry.answer.values())))
             for entry in self._entries
         ]
         char_vocabulary: dict[str, int] = {}
@@ -291,6 +298,12 @@ class Matcher:
         answer_gram_counts = _Counts.of(answer_grams, char_vocabulary)
         self._char_vocabulary = char_vocabulary
         self._bm25 = _Bm25(_Counts.of(variant_words))
+        # How much of each variant's own word weight a text can cover (the other way round from bm25:
+        # a text that says all of a variant's words and more is about the variant's topic).
+        variant_idf = self._bm25.present_idf()
+        self._variant_idf_total = np.asarray(variant_idf.sum(axis=1)).ravel()
+        self._variant_idf_total[self._variant_idf_total == 0] = 1.0
+        self._entry_variants = np.log1p(self._ends - self._starts)
         self._chars = _TfIdf(question_gram_counts)
         self._answers = _TfIdf(answer_gram_counts)
         self._words = _TfIdf(_Counts.of([_with_pairs(words) for words in variant_words]))
@@ -301,14 +314,17 @@ class Matcher:
         )
         blocks = [
             self._bm25.matrix,
+            variant_idf,
             self._bm25.entry_words(membership),
             self._chars.matrix,
             self._answers.matrix,
             _unit_rows(membership @ self._words.matrix),
         ]
+        centroids = _unit_rows(membership @ self._chars.matrix)
         if not self._one_variant_each:  # else an entry's centroid is its one question
-            blocks.append(_unit_rows(membership @ self._chars.matrix))
+            blocks.append(centroids)
         self._postings = _StackedPostings(blocks)
+        self._crowding = _nearest_other(centroids)
         self._keywords = _KeywordIndex(self._entries)
         # Over the questions' n-grams only: an answer's n-grams are never in a variant, and would
         # only add columns of zeros to the weights (entries x columns).
@@ -366,6 +382,7 @@ class Matcher:
         word_query = self._words.query(Counter(_with_pairs(words)))
         queries = [
             found.words,
+            found.words,
             found.idf_weighted,
             char_query,
             self._answers.query_indexed(gram_indexes, gram_tf),
@@ -373,7 +390,8 @@ class Matcher:
         ]
         if not self._one_variant_each:
             queries.append(char_query)
-        bm25, covered, chars, answers, centroid_words, *centroid_chars = self._postings.score(queries)
+        bm25, said, covered, chars, answers, centroid_words, *centroid_chars = self._postings.score(queries)
+        said /= self._variant_idf_total
         bm25 /= found.possible
         # How much of the text's word weight the entry has anywhere in its questions: what the text
         # asks beyond the entry ("... 채용 공고") shows here even when one rare word matches strongly.
@@ -382,8 +400,9 @@ class Matcher:
         variant_blend = 0.5 * bm25 + 0.5 * chars
 
         if self._one_variant_each:  # an entry is its question: the entry-level signals are the same
-            bm25_e, chars_e, centroid = bm25, chars, chars
+            bm25_e, chars_e, centroid, said_e = bm25, chars, chars, said
         else:
+            said_e = np.maximum.reduceat(said, self._starts)
             bm25_e = np.maximum.reduceat(bm25, self._starts)
             chars_e = np.maximum.reduceat(chars, self._starts)
             centroid = centroid_chars[0]
@@ -425,6 +444,13 @@ class Matcher:
         matrix[:, column + 6] = candidate_margin
         matrix[:, column + 7] = (margin > 0) & (candidate_margin > 0)
         matrix[:, column + 8] = covered[indexes]
+        matrix[:, column + 9] = said_e[indexes]
+        firsts = Counter(int(np.argmax(signal)) for signal in (*per_entry[:4], decisions))
+        matrix[:, column + 10] = [firsts[i] / 5 for i in indexes.tolist()]
+        matrix[:, column + 11] = self._entry_variants[indexes]
+        matrix[:, column + 12] = self._classifier is not None
+        matrix[:, column + 13] = self._crowding[indexes]
+        matrix[:, column + 14] = indexes == self._exact.get(normalized, -1)
         candidates = []
         for entry_index, features in zip(indexes.tolist(), matrix.tolist(), strict=True):
             variant = self._variants[self._best_variant(entry_index, variant_blend)]
@@ -460,6 +486,18 @@ def _largest(values: np.ndarray, count: int) -> np.ndarray:
         return positive
     largest: np.ndarray = positive[np.argpartition(-values[positive], count - 1)[:count]]
     return largest
+
+
+def _nearest_other(rows: sparse.csr_matrix, chunk: int = 512) -> np.ndarray:
+    """For each row (a unit vector), its largest cosine to any other row: how easily the entry is
+    taken for another one. In chunks, so a large base never holds entries x entries at once."""
+    nearest = np.zeros(rows.shape[0])
+    columns = sparse.csr_matrix(rows.T)
+    for start in range(0, rows.shape[0], chunk):
+        block = (rows[start : start + chunk] @ columns).toarray()
+        block[np.arange(len(block)), np.arange(start, start + len(block))] = 0.0
+        nearest[start : start + len(block)] = block.max(axis=1) if block.shape[1] else 0.0
+    return nearest
 
 
 def _best_other(values: np.ndarray) -> np.ndarray:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from pathlib import Path
 
 from knowledge.calibration import CALIBRATION_FILE, Confidence
+from knowledge.learning import Label, merge
 from knowledge.loader import KnowledgeError, Problem, find_yaml_files, load_knowledge
 from knowledge.matcher import Matcher
 from knowledge.model import KnowledgeBase
@@ -40,6 +41,11 @@ class KnowledgeHolder:
         self._default_confidence = default_confidence or Confidence.default()
         self._analyzer = analyzer
         self._current: tuple[KnowledgeBase, Matcher] | None = None
+        # The last good YAML base and its confidence (calibration.json, else the default), and what
+        # staff taught since (router/learning.py): variants merged into the base, refitted thresholds.
+        self._files: tuple[KnowledgeBase, Confidence] | None = None
+        self._learned: tuple[Label, ...] = ()
+        self._fitted: Confidence | None = None
         # The fingerprint of the files as they were at the last load attempt, good or bad.
         self._seen: Fingerprint | None = None
         # reload() may run in a worker thread (watch) and from a command at the same time.
@@ -56,6 +62,25 @@ class KnowledgeHolder:
         if current is None:
             raise RuntimeError("the knowledge base has not been loaded yet: call load() first")
         return current
+
+    @property
+    def files_base(self) -> KnowledgeBase:
+        """The knowledge base as the YAML files have it, without learned variants."""
+        if self._files is None:
+            raise RuntimeError("the knowledge base has not been loaded yet: call load() first")
+        return self._files[0]
+
+    @property
+    def learned(self) -> tuple[Label, ...]:
+        return self._learned
+
+    def set_learned(self, variants: Sequence[Label], fitted: Confidence | None) -> None:
+        """Use staff's learned variants and the confidence refitted from their labels (None: none yet);
+        the matcher is built again at once if the FAQ is loaded, else at the first load."""
+        with self._lock:
+            self._learned, self._fitted = tuple(variants), fitted
+            if self._files is not None:
+                self._build()
 
     def load(self) -> None:
         """The first load: a problem raises KnowledgeError, since start-up must fail loudly."""
@@ -127,8 +152,16 @@ class KnowledgeHolder:
                 confidence = self._confidence()
             except KnowledgeError as error:
                 return error
-            self._current = (base, Matcher(base, confidence=confidence, analyzer=self._analyzer))
+            self._files = (base, confidence)
+            self._build()
             return None
+
+    def _build(self) -> None:
+        assert self._files is not None
+        files_base, files_confidence = self._files
+        base = merge(files_base, self._learned)
+        confidence = newest(files_confidence, self._fitted)
+        self._current = (base, Matcher(base, confidence=confidence, analyzer=self._analyzer))
 
     def _confidence(self) -> Confidence:
         """The folder's calibration, else the default; a broken file is a problem like a broken FAQ."""
@@ -139,3 +172,12 @@ class KnowledgeHolder:
             return Confidence.from_json(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             raise KnowledgeError([Problem(CALIBRATION_FILE, None, None, str(exc))]) from exc
+
+
+def newest(files: Confidence, fitted: Confidence | None) -> Confidence:
+    """The confidence refitted from staff's labels, unless calibration.json was written after it."""
+    if fitted is None or fitted.report is None:
+        return files
+    if files.report is not None and files.report.calibrated_at > fitted.report.calibrated_at:
+        return files
+    return fitted

@@ -3,12 +3,11 @@ plausible FAQ entry, else the learned department model when it is sure enough, e
 
 from __future__ import annotations
 
-import re
-import unicodedata
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from knowledge import Match
+from knowledge.keywords import KeywordRules
 from router.config import DepartmentConfig
 
 
@@ -18,35 +17,9 @@ class Route:
     reason: str  # "keyword:<word>", "faq:<entry id>", "model:<department>:<confidence>" or "triage"
 
 
-def _normalise(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).casefold()
-
-
-class KeywordRules:
-    """Keyword rules from config. Latin keywords match whole words (so "bus" is not found in
-    "business"); Korean and other scripts match anywhere, since particles attach to nouns."""
-
-    def __init__(self, rules: Iterable[tuple[str, str]]) -> None:
-        self._rules: list[tuple[re.Pattern[str], str, str]] = []
-        for department, keyword in rules:
-            word = _normalise(keyword).strip()
-            if not word:
-                continue
-            pattern = rf"\b{re.escape(word)}\b" if word.isascii() else re.escape(word)
-            self._rules.append((re.compile(pattern), department, keyword))
-        # Longer keywords first: "공공자전거" should win over "자전거" when both are rules.
-        self._rules.sort(key=lambda rule: -len(rule[2]))
-
-    @classmethod
-    def for_departments(cls, departments: Mapping[str, DepartmentConfig]) -> KeywordRules:
-        return cls((name, keyword) for name, config in departments.items() for keyword in config.keywords)
-
-    def find(self, text: str) -> tuple[str, str] | None:
-        normalised = _normalise(text)
-        for pattern, department, keyword in self._rules:
-            if pattern.search(normalised):
-                return department, keyword
-        return None
+def department_rules(departments: Mapping[str, DepartmentConfig]) -> KeywordRules:
+    """Each department's configured keywords, labelled with the department."""
+    return KeywordRules((name, keyword) for name, config in departments.items() for keyword in config.keywords)
 
 
 def choose_department(

@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from knowledge import FaqEntry
 from router.intake import RATING_BUTTONS, Router, reopen
+from router.learning import OUT_OF_SCOPE, POSITIVE
 from store import Contact, Message, Ticket, TicketEvent, TicketStatus, data
 
 
@@ -280,6 +281,19 @@ class Desk:
                 now=now,
             )
             await self._event(session, ticket, staff, "review_sent", entry=ticket.faq_entry, text=text)
+            if self.router.learning is not None:
+                # Sent with an entry: the citizen's text asks that entry. In staff's own words: the
+                # suggested entry did not answer it. An edited entry's answer teaches neither.
+                edited = entry is not None and text not in entry.answer.values()
+                if not edited:
+                    await self.router.learning.record(
+                        session,
+                        ticket,
+                        kind=POSITIVE if entry is not None else OUT_OF_SCOPE,
+                        entry_id=entry.id if entry is not None else ticket.category,
+                        actor=staff.actor,
+                        actor_name=staff.name,
+                    )
         self.router.outbox_written()
         return ticket
 

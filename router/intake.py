@@ -31,10 +31,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from channels.base import Button, ConversationItem, InboundMessage, OutboundMessage, Receipt
 from knowledge import FaqEntry, KnowledgeHolder, Match, detect_language
+from knowledge.decision import FaqDecision, SensitiveRule, decide
 from router.calendar import WorkingCalendar
 from router.config import DepartmentConfig, RouterConfig
-from router.departments import KeywordRules, Route, choose_department
+from router.departments import Route, choose_department, department_rules
 from router.deskfeed import DeskFeed
+from router.learning import NEGATIVE, FaqLearning
 from router.lifecycle import check_transition
 from router.notices import Notices
 from router.replies import asks_for_person, rating_in, status_question
@@ -66,13 +68,27 @@ RATING_BUTTONS = tuple(Button(label=str(n), value=str(n)) for n in range(1, 6))
 
 @dataclass(frozen=True)
 class Decision:
-    """What a new question would get: an answer now, a likely answer for review, or a department."""
+    """What a new question would get (an answer now, a likely answer for review, or neither) and the
+    department that takes it when a person must."""
 
-    matches: Sequence[Match]
-    answer: Match | None
-    review: Match | None
+    faq: FaqDecision
     route: Route
-    sensitive: bool
+
+    @property
+    def matches(self) -> Sequence[Match]:
+        return self.faq.matches
+
+    @property
+    def answer(self) -> Match | None:
+        return self.faq.answer
+
+    @property
+    def review(self) -> Match | None:
+        return self.faq.review
+
+    @property
+    def sensitive(self) -> bool:
+        return self.faq.sensitive
 
 
 class Router:
@@ -94,9 +110,9 @@ class Router:
         self.notices = notices
         self.calendar = calendar
         self.clock = clock
-        self._rules = KeywordRules.for_departments(departments)
+        self._rules = department_rules(departments)
         restricted = config.sensitive.department or config.triage_department
-        self._sensitive_rules = KeywordRules((restricted, keyword) for keyword in config.sensitive.keywords)
+        self.sensitive_rule = SensitiveRule.of(config.sensitive.keywords, config.sensitive.department)
         # The learned department model never picks the triage desk or the restricted inbox: a text it
         # is unsure of goes to triage anyway, and only a sensitive report goes to the restricted one.
         self.learner = DepartmentLearner(
@@ -108,6 +124,7 @@ class Router:
         self._listeners: list[Callable[[], None]] = []
         self._media_listeners: list[Callable[[], None]] = []
         self.desk_feed: DeskFeed | None = None  # set when a staff channel (Slack) is on
+        self.learning: FaqLearning | None = None  # set by the composition root (bot.py)
 
     def on_outbox(self, listener: Callable[[], None]) -> None:
         """Call `listener` after each commit that queued outgoing messages (wakes the dispatcher)."""
@@ -125,33 +142,29 @@ class Router:
 
     def decide(self, text: str, language: str) -> Decision:
         _, matcher = self.knowledge.current
-        matches = matcher.match(text, language)
-        top = matches[0] if matches else None
         # The thresholds travel with the matcher: a recalibration is picked up with the next reload.
-        answer_at, review_at = matcher.confidence.answer_threshold, matcher.confidence.review_threshold
-        configured = self.config.sensitive.department
-        restricted = configured or self.config.triage_department
-        # An FAQ entry of the restricted department marks its topic sensitive (only where the city
-        # has such a department: the triage fallback's entries are ordinary questions).
-        sensitive = self._sensitive_rules.find(text) is not None or bool(
-            configured and top and top.score >= review_at and top.entry.department == configured
+        faq = decide(
+            text,
+            matcher.match(text, language),
+            answer_threshold=matcher.confidence.answer_threshold,
+            review_threshold=matcher.confidence.review_threshold,
+            sensitive=self.sensitive_rule,
         )
-        if sensitive:
-            return Decision(matches, None, None, Route(restricted, "sensitive"), True)
-        automatic = top is not None and top.entry.handoff == "auto"
-        answer = top if automatic and top and top.score >= answer_at else None
-        review = top if automatic and top and answer is None and top.score >= review_at else None
+        if faq.sensitive:
+            restricted = self.config.sensitive.department or self.config.triage_department
+            return Decision(faq, Route(restricted, "sensitive"))
+        top = faq.answer or faq.review
+        if top is not None and top.entry.department:
+            return Decision(faq, Route(top.entry.department, f"faq:{top.entry.id}"))
         route = choose_department(
             text,
-            matches,
+            faq.matches,
             rules=self._rules,
-            suggest_threshold=review_at,
+            suggest_threshold=matcher.confidence.review_threshold,
             triage=self.config.triage_department,
             model=self.learner.route,
         )
-        if (answer or review) and top and top.entry.department:
-            route = Route(top.entry.department, f"faq:{top.entry.id}")
-        return Decision(matches, answer, review, route, False)
+        return Decision(faq, route)
 
     def language_of(self, message: InboundMessage, contact: Contact) -> str:
         fallback = message.language_hint or contact.language or self.config.default_language
@@ -619,6 +632,12 @@ class _Step:
 
     async def to_person(self, ticket: Ticket) -> Receipt:
         self._attach(ticket)
+        learning = self.router.learning
+        if learning is not None and ticket.faq_entry and await data.answered_automatically(
+            self.session, ticket_id=_id(ticket)
+        ):
+            # The automatic answer did not answer the citizen's question: a label of what not to answer.
+            await learning.record(self.session, ticket, kind=NEGATIVE, entry_id=ticket.faq_entry, actor=CITIZEN)
         department = ticket.department or self.router.config.triage_department
         await self.router.forward(
             self.session,

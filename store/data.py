@@ -15,6 +15,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store.models import (
     ChannelCursor,
+    FaqFit,
+    FaqLabel,
     Contact,
     Direction,
     Media,
@@ -746,3 +748,69 @@ async def count_routing_examples(session: AsyncSession) -> dict[tuple[str, str],
         )
     )
     return {(department, source): int(n) for department, source, n in rows.all()}
+
+
+# --- FAQ learning ---------------------------------------------------------------------------
+
+
+async def add_faq_label(session: AsyncSession, *, label: FaqLabel) -> FaqLabel:
+    session.add(label)
+    await session.flush()
+    return label
+
+
+async def faq_labels(
+    session: AsyncSession, *, since: datetime | None = None, variants_only: bool = False
+) -> Sequence[FaqLabel]:
+    """The labels not forgotten, oldest first (only the learned variants not yet in the YAML files)."""
+    query = select(FaqLabel).where(col(FaqLabel.forgotten_at).is_(None))
+    if variants_only:
+        query = query.where(col(FaqLabel.variant).is_(True), col(FaqLabel.folded_at).is_(None))
+    if since is not None:
+        query = query.where(col(FaqLabel.created_at) >= since)
+    return (await session.exec(query.order_by(col(FaqLabel.id)))).all()
+
+
+async def get_faq_label(session: AsyncSession, *, label_id: int) -> FaqLabel | None:
+    return await session.get(FaqLabel, label_id)
+
+
+async def faq_labels_of_ticket(session: AsyncSession, *, ticket_id: int) -> Sequence[FaqLabel]:
+    query = select(FaqLabel).where(FaqLabel.ticket_id == ticket_id, col(FaqLabel.forgotten_at).is_(None))
+    return (await session.exec(query)).all()
+
+
+async def faq_labels_version(session: AsyncSession) -> tuple[int, int, int, int]:
+    """Changes whenever a label is added, forgotten or folded, or a fit is stored (cheap to poll)."""
+    newest, forgotten, folded = (
+        await session.exec(
+            select(
+                func.max(FaqLabel.id),
+                func.count(col(FaqLabel.forgotten_at)),
+                func.count(col(FaqLabel.folded_at)),
+            )
+        )
+    ).one()
+    fit = (await session.exec(select(func.max(FaqFit.id)))).one()
+    return newest or 0, forgotten, folded, fit or 0
+
+
+async def add_faq_fit(session: AsyncSession, *, fit: FaqFit) -> FaqFit:
+    session.add(fit)
+    await session.flush()
+    return fit
+
+
+async def latest_faq_fit(session: AsyncSession) -> FaqFit | None:
+    return (await session.exec(select(FaqFit).order_by(col(FaqFit.id).desc()).limit(1))).first()
+
+
+async def answered_automatically(session: AsyncSession, *, ticket_id: int) -> bool:
+    """True when the ticket's latest answer came from the bot (an FAQ answer), not from staff."""
+    query = (
+        select(TicketEvent.actor)
+        .where(TicketEvent.ticket_id == ticket_id, TicketEvent.to_status == "answered")
+        .order_by(col(TicketEvent.id).desc())
+        .limit(1)
+    )
+    return (await session.exec(query)).first() == "bot"

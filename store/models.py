@@ -255,3 +255,34 @@ class ChannelCursor(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=64)
     value: str = Field(max_length=255)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class FaqLabel(SQLModel, table=True):
+    """A staff decision about a citizen's text, which the FAQ learns from: `positive` (sent with
+    `entry_id`'s answer; `variant`: the text is a learned question of that entry), `negative` ("0"
+    after `entry_id` answered it automatically) or `out_of_scope` (answered in staff's own words when
+    `entry_id` was suggested)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)
+    entry_id: str = Field(max_length=128, index=True)
+    text: str
+    language: str = Field(max_length=16)
+    variant: bool = Field(default=False)
+    ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)
+    actor: str = Field(max_length=64)
+    actor_name: str | None = Field(default=None, max_length=255)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    # An administrator's `faq forget`: no longer a variant nor a label.
+    forgotten_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # `faq learn` wrote the variant into the YAML files: the files have it now.
+    folded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class FaqFit(SQLModel, table=True):
+    """Thresholds (and models) refitted from the labels, as a calibration file's JSON; the newest counts."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    fitted_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    labels: int
+    confidence: str  # knowledge.calibration.Confidence.to_json()

@@ -121,38 +121,23 @@ def test_a_calibration_survives_its_file(matcher: Matcher, tmp_path: Path) -> No
     assert again.weights == pytest.approx(confidence.weights, abs=1e-6)
 
 
+def _file(**changes: object) -> str:
+    data = json.loads(Confidence.default().to_json())
+    data.update(changes)
+    return json.dumps(data)
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
         ("{", "not JSON"),
-        ('{"version": 99}', "not a version 1 calibration file"),
-        ('{"version": 1, "features": ["bm25"]}', "other matcher signals"),
-        (
-            json.dumps(
-                {
-                    "version": 1,
-                    "features": list(FEATURES),
-                    "weights": [1.0],
-                    "intercept": 0,
-                    "answer_threshold": 0.5,
-                    "review_threshold": 0.2,
-                }
-            ),
-            "wrong number of weights",
-        ),
-        (
-            json.dumps(
-                {
-                    "version": 1,
-                    "features": list(FEATURES),
-                    "weights": [0.0] * len(FEATURES),
-                    "intercept": 0,
-                    "answer_threshold": 0.2,
-                    "review_threshold": 0.5,
-                }
-            ),
-            "out of order",
-        ),
+        ('{"version": 99}', "not a version 2 calibration file"),
+        ('{"version": 2, "features": ["bm25"]}', "other matcher signals"),
+        (_file(top_features=["score"]), "other matcher signals"),
+        (_file(weights=[1.0]), "wrong number of weights"),
+        (_file(top_weights=[1.0]), "wrong number of weights"),
+        (_file(answer_threshold=0.2, review_threshold=0.5), "out of order"),
+        (_file(intercept="high"), "malformed calibration"),
     ],
 )
 def test_a_broken_calibration_file_says_what_is_wrong(text: str, message: str) -> None:
@@ -176,7 +161,7 @@ def test_the_holder_uses_the_folders_calibration_and_keeps_the_last_good_one(tmp
     holder.load()
     assert holder.current[1].confidence == default  # no calibration.json yet: config's thresholds
 
-    calibrated = Confidence(tuple([0.5] * len(FEATURES)), -1.0, 0.9, 0.4)
+    calibrated = Confidence(tuple([0.5] * len(FEATURES)), -1.0, (1.0, 0.5), 0.0, 0.9, 0.4)
     save(calibrated, tmp_path)
     assert holder.fingerprint() != ()  # the calibration file is part of what is watched
     assert holder.reload() is None

@@ -97,7 +97,9 @@ def test_a_paraphrase_ranks_its_entry_clearly_first(
 ) -> None:
     first, *others = matcher.match(text, language)
     assert (first.entry.id, first.question) == ("bulky-waste", question)
+    # Clearly: at least twice as likely as any other entry, and the probabilities add up to at most 1.
     assert all(first.score >= 2 * other.score for other in others)
+    assert first.score + sum(other.score for other in others) <= 1.0
 
 
 @pytest.mark.parametrize(

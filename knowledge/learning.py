@@ -1,0 +1,211 @@
+"""Learning from staff: what their decisions teach the FAQ, without touching its YAML files.
+
+Staff decisions are labels (router/learning.py records them in the store):
+- a review item sent with an entry's answer: the citizen's text is a way of asking that entry (a
+  positive label, and a learned variant of the entry unless it is a near-duplicate of one it has);
+- "0" after an automatic answer: the answer was wrong for that text (a negative label);
+- a review item answered in staff's own words: the suggested entry did not answer it (out of scope).
+
+Learned variants are merged into the knowledge base the YAML files make (`merge`), so a FAQ kept in
+version control or mounted read-only still learns. The thresholds are refitted from the labels
+(`refit`): each label is scored by a matcher that does not have the variant learned from it, so a
+text never vouches for itself.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from knowledge.calibration import (
+    FEATURES,
+    CalibrationReport,
+    Confidence,
+    Labelled,
+    Thresholds,
+    fit,
+    knowledge_fingerprint,
+    now_iso,
+    traffic_weights,
+)
+from knowledge.decision import SensitiveRule
+from knowledge.evaluate import labelled_text
+from knowledge.matcher import Matcher
+from knowledge.model import KnowledgeBase
+from knowledge.text import Analyzer, normalize
+
+POSITIVE = "positive"
+NEGATIVE = "negative"
+OUT_OF_SCOPE = "out_of_scope"
+KINDS = (POSITIVE, NEGATIVE, OUT_OF_SCOPE)
+
+# A text this similar to one of the entry's questions (character n-gram cosine) adds nothing new.
+NEAR_DUPLICATE = 0.9
+# Longer texts are stories, not ways of asking; they still count as labels.
+MAX_VARIANT_CHARS = 200
+# A text that looks like it carries personal data never becomes a question of the FAQ.
+PERSONAL = re.compile(
+    r"\d{2,4}[-. ]?\d{3,4}[-. ]?\d{4}"  # a phone number
+    r"|[\w.+-]+@[\w-]+\.[\w.-]+"  # an e-mail address
+    r"|\d{6}[- ]?[1-4]\d{6}"  # a resident registration number
+)
+
+
+@dataclass(frozen=True)
+class Label:
+    """One staff decision about a citizen's text. `variant`: the text is a learned variant of the entry."""
+
+    id: int
+    kind: str
+    entry_id: str
+    text: str
+    language: str
+    variant: bool = False
+
+    @property
+    def expect(self) -> str | None:
+        """The entry the text must be answered with, or None: it must not be answered automatically."""
+        return self.entry_id if self.kind == POSITIVE else None
+
+
+def may_become_variant(text: str) -> str | None:
+    """Why a confirmed text may not become a question of the FAQ (None: it may)."""
+    if not normalize(text):
+        return "no words"
+    if len(text) > MAX_VARIANT_CHARS:
+        return f"longer than {MAX_VARIANT_CHARS} characters"
+    if PERSONAL.search(text):
+        return "looks like personal data"
+    return None
+
+
+def is_near_duplicate(matcher: Matcher, text: str, entry_id: str, language: str) -> bool:
+    """True when the entry already has this question, or one that differs only in spacing or a letter."""
+    for candidate in matcher.candidates(text, language):
+        if matcher.entries[candidate.entry_index].id == entry_id:
+            signals = dict(zip(FEATURES, candidate.features, strict=True))
+            return signals["exact"] > 0 or signals["char"] >= NEAR_DUPLICATE
+    return False
+
+
+def merge(base: KnowledgeBase, variants: Sequence[Label]) -> KnowledgeBase:
+    """The knowledge base with each learned variant added to its entry's questions in its language;
+    variants of entries that are gone, and texts the base already has as a question, are left out."""
+    if not variants:
+        return base
+    known = {normalize(q) for entry in base.entries for qs in entry.questions.values() for q in qs}
+    added: dict[str, dict[str, list[str]]] = {}
+    for variant in variants:
+        key = normalize(variant.text)
+        if base.get(variant.entry_id) is None or key in known:
+            continue
+        known.add(key)
+        added.setdefault(variant.entry_id, {}).setdefault(variant.language, []).append(variant.text)
+    if not added:
+        return base
+    entries = []
+    for entry in base.entries:
+        extra = added.get(entry.id)
+        if extra:
+            questions = {lang: list(qs) for lang, qs in entry.questions.items()}
+            for language, texts in extra.items():
+                questions.setdefault(language, []).extend(texts)
+            entry = entry.model_copy(update={"questions": questions})
+        entries.append(entry)
+    return KnowledgeBase(entries=tuple(entries), files=base.files)
+
+
+@dataclass(frozen=True)
+class RefitSettings:
+    target_precision: float = 0.95
+    review_precision: float = 0.5
+    out_of_scope_rate: float | None = 0.35
+    folds: int = 5
+    min_labels: int = 30
+    min_out_of_scope: int = 10
+
+
+def refit(
+    base: KnowledgeBase,
+    labels: Sequence[Label],
+    confidence: Confidence,
+    *,
+    settings: RefitSettings = RefitSettings(),
+    sensitive: SensitiveRule,
+    analyzer: Analyzer | None = None,
+    default_language: str = "ko",
+    describe_source: str = "staff decisions",
+) -> Confidence:
+    """The thresholds (and, with enough labels, the models) fitted on staff's labels, each label
+    scored out of fold: by a matcher of the YAML base plus the variants learned from the other folds.
+    ValueError when there are too few labels to refit from (see RefitSettings)."""
+    out_of_scope = sum(label.expect is None for label in labels)
+    if len(labels) < settings.min_labels or out_of_scope < settings.min_out_of_scope:
+        raise ValueError(
+            f"too few labels to refit from: {len(labels)} ({out_of_scope} not to be answered); "
+            f"at least {settings.min_labels} ({settings.min_out_of_scope} not to be answered) are needed"
+        )
+    if labels and all(label.expect is None for label in labels):
+        raise ValueError("no label says which entry answers a text: nothing to refit from")
+    order = list(range(len(labels)))
+    random.Random(120).shuffle(order)
+    folds = max(settings.folds, 2)
+    fold_of = {index: position % folds for position, index in enumerate(order)}
+    labelled: list[Labelled | None] = [None] * len(labels)
+    for fold in range(folds):
+        learned = [label for i, label in enumerate(labels) if label.variant and fold_of[i] != fold]
+        # The fold's own texts are not questions here, even where `faq learn` wrote them into YAML.
+        own = {normalize(label.text) for i, label in enumerate(labels) if label.variant and fold_of[i] == fold}
+        matcher = Matcher(merge(without(base, own), learned), confidence=confidence, analyzer=analyzer)
+        for i, label in enumerate(labels):
+            if fold_of[i] == fold:
+                labelled[i] = labelled_text(matcher, label.text, label.expect, default_language, sensitive)
+    found = [item for item in labelled if item is not None]
+    _, rate = traffic_weights(found, settings.out_of_scope_rate)
+    in_scope = sum(item.in_scope for item in found)
+    fingerprint = knowledge_fingerprint(base)
+
+    def describe(chosen: Thresholds, models: str) -> CalibrationReport:
+        return CalibrationReport(
+            calibrated_at=now_iso(),
+            queries_file=describe_source,
+            queries=len(found),
+            in_scope=in_scope,
+            target_precision=settings.target_precision,
+            review_precision=settings.review_precision,
+            out_of_scope_rate=round(rate, 4),
+            knowledge_entries=len(base),
+            knowledge_fingerprint=fingerprint,
+            precision=chosen.precision,
+            coverage=chosen.coverage,
+            out_of_scope_answered=chosen.out_of_scope_answered,
+            review_share=chosen.review_share,
+            models=models,
+        )
+
+    return fit(
+        found,
+        base=confidence,
+        target_precision=settings.target_precision,
+        review_precision=settings.review_precision,
+        out_of_scope_rate=rate,
+        folds=folds,
+        describe=describe,
+    )
+
+
+def without(base: KnowledgeBase, texts: set[str]) -> KnowledgeBase:
+    """The base without the questions whose normalised text is in `texts` (learned ones that `faq
+    learn` has written into the YAML files), keeping at least one question of every entry."""
+    if not texts:
+        return base
+    entries = []
+    for entry in base.entries:
+        questions = {
+            language: [q for q in qs if normalize(q) not in texts] for language, qs in entry.questions.items()
+        }
+        questions = {language: qs for language, qs in questions.items() if qs}
+        entries.append(entry.model_copy(update={"questions": questions}) if questions else entry)
+    return KnowledgeBase(entries=tuple(entries), files=base.files)
