@@ -56,6 +56,8 @@ from knowledge.calibration import Confidence, knowledge_fingerprint
 from knowledge.calibration import save as save_calibration
 from knowledge.decision import Outcome, SensitiveRule, decide
 from knowledge.evaluate import calibrate_queries, evaluate_by_language, read_queries
+from knowledge.learning import KINDS
+from knowledge.reloader import newest
 from router import DepartmentConfig, Desk, Dispatcher, Notices, Router, RouterConfig, Staff
 from router.calendar import WorkingCalendar
 from router.deskfeed import DeskFeed
@@ -615,6 +617,8 @@ def cmd_faq(config: BotConfig, base_dir: Path, args: argparse.Namespace) -> int:
     if args.action == "check":
         print(f"OK: {len(base)} entries in {len(base.files)} files under {path}")
         print(_describe_confidence(matcher.confidence, base))
+        if config.knowledge.learning.enabled:
+            print(asyncio.run(_describe_learning(config, base_dir, matcher.confidence, base)))
         return 0
     question = " ".join(args.text)
     language = detect_language(question, default=config.router.default_language)
@@ -681,6 +685,37 @@ def _knowledge_problems(path: Path, error: KnowledgeError) -> int:
     for problem in error.problems:
         print(f"  {problem}", file=sys.stderr)
     return 1
+
+
+async def _describe_learning(
+    config: BotConfig, base_dir: Path, files: Confidence, base: KnowledgeBase
+) -> str:
+    """What `faq check` says about learning from staff: the labels, and the thresholds refitted from them."""
+    db = open_database(config.store, base_dir=base_dir)
+    try:
+        async with db.session() as session:
+            counts = await data.count_faq_labels(session)
+            fit = await data.latest_faq_fit(session)
+    except Exception as exc:  # a store not created yet, or not reachable: the files are checked anyway
+        return f"learning from staff: the store cannot tell ({type(exc).__name__})"
+    finally:
+        await db.close()
+    labels = ", ".join(f"{counts.get(kind, 0)} {kind}" for kind in KINDS)
+    lines = [f"learning from staff: labels {labels}"]
+    fitted = Confidence.from_json(fit.confidence) if fit is not None and fit.confidence else None
+    if fitted is None or fitted.report is None:
+        lines.append(
+            f"  thresholds not refitted from them yet (each night at {config.knowledge.learning.refit_at}, "
+            f"once there are {config.knowledge.learning.min_labels} labels, "
+            f"{config.knowledge.learning.min_out_of_scope} of texts not to answer)"
+        )
+        return "\n".join(lines)
+    in_use = newest(files, fitted) is fitted
+    lines.append(
+        ("in use: " if in_use else "not in use (calibration.json is newer): ")
+        + _describe_confidence(fitted, base).replace("calibrated", "refitted", 1)
+    )
+    return "\n".join(lines)
 
 
 def _faq_calibrate(config: BotConfig, folder: Path, args: argparse.Namespace) -> int:

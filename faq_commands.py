@@ -4,6 +4,8 @@
     python bot.py faq learn [--since DATE] [--dry-run]    questions answered from the review queue
                                                           become variants of the entry staff sent
     python bot.py faq add-variant ENTRY_ID "TEXT"         one question, by hand
+    python bot.py faq learned [--since DATE] [--all]      what was learned from staff
+    python bot.py faq forget ID [ID ...]                  undo it
     python bot.py faq gaps [--since DATE] [--json]        what citizens ask that the FAQ does not answer
 
 bot.py adds the parsers (`add_parsers`) and hands these actions to `run`; the work itself is in
@@ -35,6 +37,7 @@ import yaml
 from knowledge import KnowledgeBase, KnowledgeError, KnowledgeHolder, Matcher, detect_language, load_knowledge
 from knowledge.editor import EditError, NewQuestion, add_questions, questions_like
 from knowledge.importer import CsvImportError, ImportOptions, ImportResult, import_csv
+from knowledge.learning import KINDS
 from knowledge.loader import find_yaml_files
 from knowledge.text import normalize
 from store import Database, data, open_database, utcnow
@@ -42,7 +45,7 @@ from store import Database, data, open_database, utcnow
 if TYPE_CHECKING:
     from bot import BotConfig
 
-ACTIONS = frozenset({"import", "learn", "add-variant", "gaps"})
+ACTIONS = frozenset({"import", "learn", "add-variant", "gaps", "learned", "forget"})
 LEARNED = "faq_learned"  # the ticket event that marks a question as learned
 # Forwards that the FAQ had nothing for: no entry came close (triage), or a keyword rule or the
 # department model chose. A forward for an entry with handoff: always ("faq:<id>") is not a gap.
@@ -134,6 +137,23 @@ def add_parsers(actions: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--staff", default=os.environ.get("USER", "staff"), help="your name in the audit trail"
     )
 
+    learned = actions.add_parser(
+        "learned",
+        help="what the FAQ learned from staff: the learned questions and the labels, by kind",
+        description="The questions learned from review items staff sent with an entry (kept in the store, "
+        "not in the YAML files, until `faq learn` writes them there), and how many labels of each kind "
+        "the thresholds are refitted from.",
+    )
+    learned.add_argument("--since", help="learned since this date (YYYY-MM-DD, in the city's time)")
+    learned.add_argument("--all", action="store_true", help="every label, not only the learned questions")
+    forget = actions.add_parser(
+        "forget",
+        help="undo what was learned: the labels (and learned questions) with these ids",
+        description="Forget labels by id (`faq learned` lists them): a learned question is no longer "
+        "a question of its entry, and the label no longer counts when the thresholds are refitted.",
+    )
+    forget.add_argument("ids", nargs="+", type=int, metavar="ID")
+
     variant = actions.add_parser(
         "add-variant",
         help="add one question to an entry",
@@ -164,7 +184,13 @@ def run(config: BotConfig, base_dir: Path, args: argparse.Namespace) -> int:
     if args.action == "add-variant":
         return add_variant_command(config, base_dir, args)
     if args.action == "learn":
+        if config.knowledge.learning.enabled:
+            return asyncio.run(fold_learned_command(config, base_dir, args))
         return asyncio.run(learn_command(config, base_dir, args))
+    if args.action == "learned":
+        return asyncio.run(learned_command(config, base_dir, args))
+    if args.action == "forget":
+        return asyncio.run(forget_command(config, base_dir, args))
     return asyncio.run(gaps_command(config, base_dir, args))
 
 
@@ -461,6 +487,111 @@ async def learn_command(config: BotConfig, base_dir: Path, args: argparse.Namesp
         return 0
     finally:
         await db.close()
+
+
+async def fold_learned_command(config: BotConfig, base_dir: Path, args: argparse.Namespace) -> int:
+    """`faq learn` with knowledge.learning on: the learned questions in the store go into the YAML
+    files (layout kept), and are marked as folded there."""
+    folder = _resolve(base_dir, config.knowledge.path)
+    known = set(config.departments)
+    try:
+        since = _since(args.since, config.router.zone, default=None)
+        base = load_knowledge(folder, known_departments=known)
+    except ValueError as exc:
+        return _error(str(exc))
+    except KnowledgeError as exc:
+        return _problems(f"{folder}: fix the FAQ first; it has {len(exc.problems)} problem(s):", exc.problems)
+    db = await _open(config, base_dir)
+    try:
+        async with db.session() as session:
+            rows = await data.faq_labels(session, since=since, variants_only=True)
+        additions: list[NewQuestion] = []
+        folded: list[int] = []
+        skipped: dict[str, list[int]] = {}
+        planned: set[tuple[str, str]] = set()
+        for row in rows:
+            key = (row.entry_id, normalize(row.text))
+            if base.get(row.entry_id) is None:
+                skipped.setdefault(f"entry {row.entry_id} is no longer in the FAQ", []).append(row.id or 0)
+            elif len(row.text) > args.max_chars:
+                skipped.setdefault(f"longer than {args.max_chars} characters", []).append(row.id or 0)
+            elif key in planned or any(e.id == row.entry_id for e, _ in questions_like(base, row.text)):
+                folded.append(row.id or 0)  # the files have it already
+            else:
+                planned.add(key)
+                additions.append(NewQuestion(row.entry_id, row.language, row.text))
+                folded.append(row.id or 0)
+                print(f'  + {row.entry_id} [{row.language}] "{row.text}" (label {row.id})')
+        for reason, ids in skipped.items():
+            print(f"  {len(ids)} not written, {reason}: labels {', '.join(map(str, ids[:10]))}")
+        if args.dry_run:
+            print(f"Dry run: {len(additions)} questions would be written; nothing was.")
+            return 0
+        changed: list[str] = []
+        if additions:
+            try:
+                changed = await asyncio.to_thread(add_questions, folder, additions, known_departments=known)
+            except (EditError, KnowledgeError) as exc:
+                return _error(f"nothing was written: {exc}")
+        async with db.transaction() as session:
+            await data.mark_faq_labels(session, label_ids=folded, folded_at=utcnow())
+        if additions:
+            print(
+                f"Wrote {len(additions)} learned questions into {', '.join(changed)}; "
+                "the running bot reloads the FAQ by itself."
+            )
+        else:
+            print("Nothing new to write.")
+        return 0
+    finally:
+        await db.close()
+
+
+async def learned_command(config: BotConfig, base_dir: Path, args: argparse.Namespace) -> int:
+    try:
+        since = _since(args.since, config.router.zone, default=None)
+    except ValueError as exc:
+        return _error(str(exc))
+    db = await _open(config, base_dir)
+    try:
+        async with db.session() as session:
+            rows = await data.faq_labels(session, since=since, variants_only=not args.all)
+            counts = await data.count_faq_labels(session)
+            fit = await data.latest_faq_fit(session)
+    finally:
+        await db.close()
+    zone = config.router.zone
+    for row in rows:
+        when = row.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+        what = "question" if row.variant else row.kind
+        print(f'{row.id:>6}  {when}  {what:<12} {row.entry_id:<28} [{row.language}] "{row.text}"')
+    if not rows:
+        print("(nothing learned)" if not args.all else "(no labels)")
+    kinds = ", ".join(f"{counts.get(kind, 0)} {kind}" for kind in KINDS)
+    print(f"labels in use: {kinds}")
+    if fit is not None and fit.confidence:
+        print(f"thresholds last refitted {fit.fitted_at.astimezone(zone):%Y-%m-%d %H:%M} from {fit.labels} labels")
+    elif fit is not None:
+        print(f"last refit attempt {fit.fitted_at.astimezone(zone):%Y-%m-%d %H:%M}: too few labels yet")
+    return 0
+
+
+async def forget_command(config: BotConfig, base_dir: Path, args: argparse.Namespace) -> int:
+    db = await _open(config, base_dir)
+    try:
+        async with db.transaction() as session:
+            found = [await data.get_faq_label(session, label_id=i) for i in args.ids]
+            missing = [i for i, row in zip(args.ids, found, strict=True) if row is None or row.forgotten_at]
+            if missing:
+                return _error(f"no label {', '.join(map(str, missing))} to forget (see `faq learned --all`)")
+            await data.mark_faq_labels(session, label_ids=args.ids, forgotten_at=utcnow())
+    finally:
+        await db.close()
+    folded = [row.id for row in found if row is not None and row.folded_at is not None]
+    print(f"Forgot {len(args.ids)} label(s); running bots stop using them within a few seconds.")
+    if folded:
+        print(f"Labels {', '.join(map(str, folded))} were written into the YAML files by `faq learn`: remove them there too.")
+    return 0
 
 
 async def _mark_learned(db: Database, plan: LearningPlan, staff: str, base: KnowledgeBase) -> None:

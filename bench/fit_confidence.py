@@ -47,7 +47,7 @@ from knowledge.calibration import (  # noqa: E402
     Outcome,
     choose_thresholds,
     fit_models,
-    lowest_threshold,
+    review_threshold,
     measure,
     outcomes,
     traffic_weights,
@@ -162,17 +162,21 @@ def weighted(groups: dict[str, list[Episode]], rate: float) -> tuple[list[Labell
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", type=Path, default=DATASETS)
-    parser.add_argument("--target-precision", type=float, default=0.95)
-    parser.add_argument("--review-precision", type=float, default=0.5)
+    parser.add_argument("--target-precision", type=float, default=0.96)
+    parser.add_argument("--review-precision", type=float, default=1 / 3)
     parser.add_argument("--out-of-scope-rate", type=float, default=0.35)
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--dry-run", action="store_true", help="report, do not write the file")
     args = parser.parse_args()
     started = time.perf_counter()
-    shapes = [(1, 3, 150), (2, 5, 100), (3, 3, 60), (4, 4, 120), (5, 2, 80), (6, 8, 150), (7, 3, 100)]
+    # (seed, questions per intent, intents): large and small FAQs, thin and thick entries.
+    shapes = [
+        (1, 3, 150), (2, 5, 100), (3, 3, 60), (4, 4, 120), (5, 2, 80), (6, 8, 150), (7, 3, 100),
+        (8, 3, 10), (9, 3, 20), (10, 2, 30), (11, 5, 12), (12, 4, 40),
+    ]
     groups = {
         "clinc": clinc_episodes(args.datasets / "clinc150" / "data_full.json", shapes),
-        "shipped": shipped_episodes((1, 2, 3, 4)),
+        "shipped": shipped_episodes((1, 2, 3, 4)) + shipped_episodes((5, 6), left_out=45),
         "seoul": seoul_episodes(args.datasets / "seoul120" / "seoul-120-text.csv", (1, 2)),
     }
     texts, weights = weighted(groups, args.out_of_scope_rate)
@@ -189,7 +193,7 @@ def main() -> int:
         answer = max(answer, chosen.answer)
     for found in per_group.values():
         below = [o for o in found if o.answerable and o.probability < answer]
-        review = max(review, lowest_threshold(below, args.review_precision, above=answer))
+        review = max(review, review_threshold(below, args.review_precision, above=answer))
     report = {}
     for name, found in per_group.items():
         precision, coverage, out_answered, review_share = measure(found, answer, review)

@@ -55,6 +55,7 @@ FEATURES = (
     "classifier_on",  # 1 when the base has the linear classifier (enough variants per entry)
     "crowding",  # character n-gram cosine of the entry's questions to the nearest other entry's
     "exact",  # 1 when the text is one of the entry's questions as written, and no other entry's
+    "entries",  # log(1 + the number of entries): a lead over two others says less than over a hundred
 )
 EXACT = FEATURES.index("exact")
 # A text that is exactly one entry's question is that entry: at least this sure, whatever the models say.
@@ -313,10 +314,11 @@ def fit(
     out_of_scope_rate: float | None = None,
     folds: int = 5,
     describe: Callable[[Thresholds, str], CalibrationReport] | None = None,
+    refit_models: bool = True,
 ) -> Confidence:
-    """Choose the thresholds for `base`'s models on the labelled texts; with enough texts in scope,
-    also refit the models (each text scored by models fitted without it) and keep whichever answers
-    more at the target precision.
+    """Choose the thresholds for `base`'s models on the labelled texts; with enough texts in scope
+    (and `refit_models`), also refit the models (each text scored by models fitted without it) and
+    keep whichever answers more at the target precision.
 
     The answer threshold is the lowest at which the automatic answers reach `target_precision` at
     `out_of_scope_rate`; the review threshold the lowest at which the suggestions below the answer
@@ -324,7 +326,7 @@ def fit(
     """
     weights, _ = traffic_weights(labelled, out_of_scope_rate)
     options = [("thresholds", base, outcomes(base, labelled, weights))]
-    if sum(item.in_scope for item in labelled) >= MIN_TEXTS_TO_REFIT:
+    if refit_models and sum(item.in_scope for item in labelled) >= MIN_TEXTS_TO_REFIT:
         options.append(("refitted", fit_models(labelled, weights), _out_of_fold(labelled, weights, folds)))
     best: tuple[str, Confidence, Thresholds] | None = None
     for kind, model, found in options:
@@ -407,10 +409,36 @@ def outcomes(model: Confidence, labelled: Sequence[Labelled], weights: Sequence[
 
 def choose_thresholds(found: Sequence[Outcome], target: float, review_target: float) -> Thresholds:
     answer = lowest_threshold([o for o in found if o.answerable], target, above=1.0)
-    review = lowest_threshold(
-        [o for o in found if o.answerable and o.probability < answer], review_target, above=answer
-    )
+    review = review_threshold([o for o in found if o.answerable and o.probability < answer], review_target, answer)
     return Thresholds(answer, review, *measure(found, answer, review))
+
+
+# The suggestions nearest the review threshold that must be right `review_target` of the time: this
+# share of those below the answer threshold, and at least this many.
+_REVIEW_WINDOW_SHARE = 0.1
+_REVIEW_WINDOW_MIN = 20
+
+
+def review_threshold(found: Sequence[Outcome], target: float, above: float) -> float:
+    """The lowest probability down to which the suggestions *near* it are still right at least
+    `target` of the time: going down from `above`, the precision of the last window of suggestions
+    (see _REVIEW_WINDOW_SHARE) must hold. A band's overall precision would let weak suggestions in
+    behind strong ones."""
+    ranked = sorted(found, key=lambda o: -o.probability)
+    window = max(_REVIEW_WINDOW_MIN, int(len(ranked) * _REVIEW_WINDOW_SHARE))
+    threshold = above
+    for index, outcome in enumerate(ranked):
+        near = ranked[max(0, index - window + 1) : index + 1]
+        taken = sum(o.weight for o in near)
+        correct = sum(o.weight for o in near if o.correct)
+        if taken and correct / taken < target:
+            if index + 1 >= window:
+                break
+            continue  # too few seen yet to judge the suggestions near here
+        following = ranked[index + 1].probability if index + 1 < len(ranked) else -1.0
+        if following < outcome.probability:
+            threshold = outcome.probability
+    return math.floor(threshold * 1e6) / 1e6
 
 
 def lowest_threshold(found: Sequence[Outcome], target: float, above: float) -> float:

@@ -4,7 +4,10 @@ Staff decisions are labels (router/learning.py records them in the store):
 - a review item sent with an entry's answer: the citizen's text is a way of asking that entry (a
   positive label, and a learned variant of the entry unless it is a near-duplicate of one it has);
 - "0" after an automatic answer: the answer was wrong for that text (a negative label);
-- a review item answered in staff's own words: the suggested entry did not answer it (out of scope).
+- a review item answered in staff's own words: the suggested entry did not answer it (out of scope);
+- an automatic answer closed without a "0" in the reopen window: the citizen accepted it (accepted,
+  never a variant). Without these, the labels would all come from below the answer threshold, where
+  the bot was unsure, and a refit would see only the hard cases.
 
 Learned variants are merged into the knowledge base the YAML files make (`merge`), so a FAQ kept in
 version control or mounted read-only still learns. The thresholds are refitted from the labels
@@ -37,9 +40,10 @@ from knowledge.model import KnowledgeBase
 from knowledge.text import Analyzer, normalize
 
 POSITIVE = "positive"
+ACCEPTED = "accepted"
 NEGATIVE = "negative"
 OUT_OF_SCOPE = "out_of_scope"
-KINDS = (POSITIVE, NEGATIVE, OUT_OF_SCOPE)
+KINDS = (POSITIVE, ACCEPTED, NEGATIVE, OUT_OF_SCOPE)
 
 # A text this similar to one of the entry's questions (character n-gram cosine) adds nothing new.
 NEAR_DUPLICATE = 0.9
@@ -67,7 +71,7 @@ class Label:
     @property
     def expect(self) -> str | None:
         """The entry the text must be answered with, or None: it must not be answered automatically."""
-        return self.entry_id if self.kind == POSITIVE else None
+        return self.entry_id if self.kind in (POSITIVE, ACCEPTED) else None
 
 
 def may_become_variant(text: str) -> str | None:
@@ -138,8 +142,8 @@ def refit(
     default_language: str = "ko",
     describe_source: str = "staff decisions",
 ) -> Confidence:
-    """The thresholds (and, with enough labels, the models) fitted on staff's labels, each label
-    scored out of fold: by a matcher of the YAML base plus the variants learned from the other folds.
+    """The answer threshold for `confidence`'s models fitted on staff's labels (the review threshold
+    stays: the labels come from what reached review, too few from below it), each label scored out of fold: by a matcher of the YAML base plus the variants learned from the other folds.
     ValueError when there are too few labels to refit from (see RefitSettings)."""
     out_of_scope = sum(label.expect is None for label in labels)
     if len(labels) < settings.min_labels or out_of_scope < settings.min_out_of_scope:
@@ -185,7 +189,7 @@ def refit(
             models=models,
         )
 
-    return fit(
+    fitted = fit(
         found,
         base=confidence,
         target_precision=settings.target_precision,
@@ -193,6 +197,12 @@ def refit(
         out_of_scope_rate=rate,
         folds=folds,
         describe=describe,
+        # Staff see what reached review, not what was answered or forwarded: labels that chosen are
+        # fit to pick thresholds on, not to teach the shipped models what out of scope looks like.
+        refit_models=False,
+    )
+    return fitted.with_thresholds(
+        fitted.answer_threshold, min(confidence.review_threshold, fitted.answer_threshold), fitted.report
     )
 
 

@@ -445,12 +445,14 @@ class Matcher:
         matrix[:, column + 7] = (margin > 0) & (candidate_margin > 0)
         matrix[:, column + 8] = covered[indexes]
         matrix[:, column + 9] = said_e[indexes]
-        firsts = Counter(int(np.argmax(signal)) for signal in (*per_entry[:4], decisions))
-        matrix[:, column + 10] = [firsts[i] / 5 for i in indexes.tolist()]
+        # Ties count for each of the tied entries (the same question in two languages is first twice).
+        firsts = sum((s[indexes] >= s.max()) & (s[indexes] > 0) for s in (*per_entry[:4], decisions))
+        matrix[:, column + 10] = firsts / 5
         matrix[:, column + 11] = self._entry_variants[indexes]
         matrix[:, column + 12] = self._classifier is not None
         matrix[:, column + 13] = self._crowding[indexes]
         matrix[:, column + 14] = indexes == self._exact.get(normalized, -1)
+        matrix[:, column + 15] = math.log1p(len(self._entries))
         candidates = []
         for entry_index, features in zip(indexes.tolist(), matrix.tolist(), strict=True):
             variant = self._variants[self._best_variant(entry_index, variant_blend)]

@@ -27,16 +27,17 @@ def choose_department(
     matches: Sequence[Match],
     *,
     rules: KeywordRules,
-    suggest_threshold: float,
+    faq_threshold: float,
     triage: str,
     model: Callable[[str], tuple[str, float] | None] | None = None,
 ) -> Route:
-    """`model`: the learned department model's verdict on a text, the department and its confidence
+    """`faq_threshold`: how likely the best FAQ match must be right for its department to take the
+    text. `model`: the learned department model's verdict on a text, the department and its confidence
     when that is at or above the model's threshold (else None)."""
     keyword = rules.find(text)
     if keyword is not None:
         return Route(keyword[0], f"keyword:{keyword[1]}")
-    if matches and matches[0].score >= suggest_threshold and matches[0].entry.department:
+    if matches and matches[0].score >= faq_threshold and matches[0].entry.department:
         return Route(matches[0].entry.department, f"faq:{matches[0].entry.id}")
     learned = model(text) if model is not None else None
     if learned is not None:

@@ -63,6 +63,9 @@ CARD_STATUSES = frozenset(
 )
 # ... and a later citizen message goes into its thread (after a resolution: the rating and comment).
 THREAD_STATUSES = CARD_STATUSES
+# A text no FAQ entry answers goes to the department of its best match only when that match is more
+# likely right than not (the review threshold lets in much weaker suggestions for a person to check).
+FAQ_ROUTE_PROBABILITY = 0.5
 RATING_BUTTONS = tuple(Button(label=str(n), value=str(n)) for n in range(1, 6))
 
 
@@ -160,7 +163,7 @@ class Router:
             text,
             faq.matches,
             rules=self._rules,
-            suggest_threshold=matcher.confidence.review_threshold,
+            faq_threshold=max(matcher.confidence.review_threshold, FAQ_ROUTE_PROBABILITY),
             triage=self.config.triage_department,
             model=self.learner.route,
         )

@@ -8,6 +8,7 @@ Where the labels come from:
                                                       a question the entry has, or personal, or long)
 - desk.send_review in staff's own words            -> out_of_scope for the suggested entry
 - "0" after an automatic answer (intake.to_person) -> negative for the entry that answered
+- an automatic answer closed by the sweep           -> accepted (no "0" came in the reopen window)
 A ticket keeps one label, its latest decision: a "0" after a confirmed answer replaces the positive.
 """
 
@@ -25,6 +26,7 @@ from knowledge.calibration import Confidence
 from knowledge.config import LearningConfig
 from knowledge.decision import SensitiveRule
 from knowledge.learning import (
+    ACCEPTED,
     NEGATIVE,
     OUT_OF_SCOPE,
     POSITIVE,
@@ -37,7 +39,7 @@ from store import Database, FaqFit, FaqLabel, Ticket, data, utcnow
 
 log = logging.getLogger("router.learning")
 
-__all__ = ["NEGATIVE", "OUT_OF_SCOPE", "POSITIVE", "FaqLearning"]
+__all__ = ["ACCEPTED", "NEGATIVE", "OUT_OF_SCOPE", "POSITIVE", "FaqLearning"]
 
 
 class FaqLearning:

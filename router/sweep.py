@@ -23,6 +23,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from router.intake import Router
+from router.learning import ACCEPTED
 from store import Ticket, TicketStatus, data, retention
 
 log = logging.getLogger("router.sweep")
@@ -179,6 +180,7 @@ class Sweeper:
                 (col(Ticket.status) == TicketStatus.RESOLVED) & (col(Ticket.resolved_at) < now - window)
             ) | ((col(Ticket.status) == TicketStatus.ANSWERED) & (col(Ticket.updated_at) < now - window))
             for ticket in await _claim(session, finished):
+                await self._accepted(session, ticket)
                 await self.router.change_status(
                     session,
                     ticket,
@@ -192,6 +194,17 @@ class Sweeper:
         if result.escalated:
             self.router.outbox_written()
         return result
+
+    async def _accepted(self, session: AsyncSession, ticket: Ticket) -> None:
+        """An automatic answer that closes without a "0" was accepted: a label for the FAQ's thresholds."""
+        learning = self.router.learning
+        if (
+            learning is not None
+            and ticket.status == TicketStatus.ANSWERED
+            and ticket.faq_entry
+            and await data.answered_automatically(session, ticket_id=ticket.id or 0)
+        ):
+            await learning.record(session, ticket, kind=ACCEPTED, entry_id=ticket.faq_entry, actor=SYSTEM)
 
     async def _escalate(self, session: AsyncSession, ticket: Ticket, now: datetime) -> None:
         """Late: raise its priority, tell the department and the citizen, and set a new due time."""

@@ -814,3 +814,30 @@ async def answered_automatically(session: AsyncSession, *, ticket_id: int) -> bo
         .limit(1)
     )
     return (await session.exec(query)).first() == "bot"
+
+
+async def mark_faq_labels(
+    session: AsyncSession,
+    *,
+    label_ids: Collection[int],
+    forgotten_at: datetime | None = None,
+    folded_at: datetime | None = None,
+) -> int:
+    """Set when labels were forgotten or folded into the YAML files; how many there were."""
+    values = {k: v for k, v in (("forgotten_at", forgotten_at), ("folded_at", folded_at)) if v is not None}
+    if not label_ids or not values:
+        return 0
+    result = await session.exec(  # type: ignore[call-overload]
+        update(FaqLabel).where(col(FaqLabel.id).in_(list(label_ids))).values(**values)
+    )
+    return int(result.rowcount or 0)
+
+
+async def count_faq_labels(session: AsyncSession) -> dict[str, int]:
+    """Labels in use, by kind."""
+    query = (
+        select(FaqLabel.kind, func.count())
+        .where(col(FaqLabel.forgotten_at).is_(None))
+        .group_by(col(FaqLabel.kind))
+    )
+    return {kind: count for kind, count in (await session.exec(query)).all()}

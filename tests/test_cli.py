@@ -102,7 +102,7 @@ def test_faq_eval_prints_the_measures_of_design_md(tmp_path: Path) -> None:
     )
     result = run(tmp_path, "faq", "eval", "--faq", str(FAQ_MIN), "--queries", str(queries), "--json")
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == {
+    measures = {
         "queries": 3,
         "in_scope": 2,
         "auto_answered": 2,
@@ -111,6 +111,17 @@ def test_faq_eval_prints_the_measures_of_design_md(tmp_path: Path) -> None:
         "coverage": 1.0,
         "out_of_scope_answered": 0.0,
         "review": 0,
+        "top1": 1.0,
+        "top3": 1.0,
+    }
+    found = json.loads(result.stdout)
+    assert found == {
+        **measures,
+        # The same measures for the texts of each language (as detected) on their own.
+        "by_language": {
+            "ko": {**measures, "queries": 1, "in_scope": 1, "auto_answered": 1, "auto_correct": 1},
+            "en": {**measures, "queries": 2, "in_scope": 1, "auto_answered": 1, "auto_correct": 1},
+        },
     }
 
 

@@ -6,12 +6,17 @@ import pytest
 from pydantic import ValidationError
 
 from knowledge import KnowledgeConfig
+from knowledge.calibration import Confidence
 
 
 def test_defaults() -> None:
     config = KnowledgeConfig()
     assert config.path == Path("knowledge/faq")
-    assert (config.answer_threshold, config.suggest_threshold, config.reload_seconds) == (0.80, 0.45, 2.0)
+    # No thresholds of its own: the default confidence model's shipped ones apply.
+    assert (config.answer_threshold, config.suggest_threshold, config.reload_seconds) == (None, None, 2.0)
+    shipped = Confidence.default()
+    assert config.default_confidence() == shipped
+    assert config.learning.enabled and config.learning.refit_at == "03:00"
 
 
 def test_values_from_config_yaml() -> None:

@@ -202,10 +202,12 @@ def test_synonyms_let_a_question_match_the_other_words_of_a_group() -> None:
 
 def test_answers_count_a_little() -> None:
     passport = faq("passport", {"en": ["passport office"]}, answer="Bring your photo and ID card to room 3")
-    other = faq("parking", {"en": ["parking permit"]}, answer="Apply online")
+    other = faq("parking", {"en": ["car park"]}, answer="Apply online")
     matcher = Matcher(KnowledgeBase(entries=(passport, other)))
     assert features_of(matcher, "which photo do I bring", "passport")["answer"] > 0
-    assert matcher.match("which photo do I bring")[0].entry.id == "passport"
+    # Only the answer has the text's words: the entry is found, but far from sure.
+    top = matcher.match("which photo do I bring")[0]
+    assert top.entry.id == "passport" and top.score < DEFAULT.review_threshold
 
 
 def test_language_breaks_ties_only() -> None:

@@ -47,7 +47,7 @@ async def test_a_likely_answer_before_the_cutoff_is_due_the_same_day_and_staff_c
 ) -> None:
     bot, memory = city
     clock.now = kst("2026-11-23", "10:00")  # Monday
-    receipt = await memory.push("I want to dispose of a sofa")
+    receipt = await memory.push("furniture disposal sticker")
     notice = await memory.pop()
     t = await ticket(bot, receipt.reference)
     assert t.status == TicketStatus.REVIEW and t.department == "environment" and t.category == "bulky-waste"
@@ -55,7 +55,7 @@ async def test_a_likely_answer_before_the_cutoff_is_due_the_same_day_and_staff_c
     assert notice.text == RECEIVED.format(reference=t.reference, due="Mon, Nov 23 18:00")
 
     (item,) = await bot.desk.review_queue()
-    assert item.question == "I want to dispose of a sofa" and item.suggestions[0][0].id == "bulky-waste"
+    assert item.question == "furniture disposal sticker" and item.suggestions[0][0].id == "bulky-waste"
     clock.now = kst("2026-11-23", "11:30")
     await bot.desk.send_review(t.reference, staff=KIM)
     answer = await memory.pop()
@@ -69,7 +69,7 @@ async def test_a_likely_answer_before_the_cutoff_is_due_the_same_day_and_staff_c
 
 async def test_an_edited_review_answer_is_sent_and_recorded_as_edited(city: City, clock: FakeClock) -> None:
     bot, memory = city
-    receipt = await memory.push("I want to dispose of a sofa")
+    receipt = await memory.push("furniture disposal sticker")
     await memory.pop()
     assert receipt.reference
     await bot.desk.send_review(receipt.reference, staff=KIM, text="Call the district office on 120.")
@@ -82,16 +82,16 @@ async def test_an_edited_review_answer_is_sent_and_recorded_as_edited(city: City
 async def test_after_the_cutoff_the_answer_is_due_the_next_working_day(city: City, clock: FakeClock) -> None:
     bot, memory = city
     clock.now = kst("2026-11-23", "18:30")  # Monday evening
-    receipt = await memory.push("I want to dispose of a sofa")
+    receipt = await memory.push("furniture disposal sticker")
     assert (await ticket(bot, receipt.reference)).due_at == kst("2026-11-24", "18:00")
 
 
 async def test_friday_evening_and_the_weekend_are_due_on_monday(city: City, clock: FakeClock) -> None:
     bot, memory = city
     clock.now = kst("2026-11-27", "18:00")  # Friday at the cutoff
-    friday = await memory.push("I want to dispose of a sofa", sender="a")
+    friday = await memory.push("furniture disposal sticker", sender="a")
     clock.now = kst("2026-11-29", "11:00")  # Sunday
-    sunday = await memory.push("I want to dispose of a sofa", sender="b")
+    sunday = await memory.push("furniture disposal sticker", sender="b")
     assert (await ticket(bot, friday.reference)).due_at == kst("2026-11-30", "18:00")
     assert (await ticket(bot, sunday.reference)).due_at == kst("2026-11-30", "18:00")
 
@@ -99,7 +99,7 @@ async def test_friday_evening_and_the_weekend_are_due_on_monday(city: City, cloc
 async def test_a_public_holiday_is_not_a_working_day(city: City, clock: FakeClock) -> None:
     bot, memory = city
     clock.now = kst("2026-12-24", "19:00")  # Thursday evening; Friday is Christmas
-    receipt = await memory.push("I want to dispose of a sofa")
+    receipt = await memory.push("furniture disposal sticker")
     notice = await memory.pop()
     assert (await ticket(bot, receipt.reference)).due_at == kst("2026-12-28", "18:00")
     assert "Mon, Dec 28 18:00" in notice.text

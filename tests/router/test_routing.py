@@ -169,7 +169,7 @@ def test_the_order_is_keyword_rule_then_faq_entry_then_model_then_triage() -> No
 
     def route(text: str, matches: list[Match], model: Callable[[str], tuple[str, float] | None]) -> Route:
         return choose_department(
-            text, matches, rules=rules, suggest_threshold=0.0, triage="triage", model=model
+            text, matches, rules=rules, faq_threshold=0.0, triage="triage", model=model
         )
 
     assert route("맨홀 뚜껑이 " + text, list(matches), sure) == Route("safety", "keyword:맨홀")

@@ -23,12 +23,12 @@ async def test_migrations_build_exactly_the_models(database: Database) -> None:
             lambda sync: compare_metadata(MigrationContext.configure(sync), SQLModel.metadata)
         )
     assert diff == []
-    assert await database.current_revision() == "0005"
+    assert await database.current_revision() == "0006"
 
 
 async def test_upgrade_twice_is_harmless(database: Database) -> None:
     await database.upgrade()
-    assert await database.current_revision() == "0005"
+    assert await database.current_revision() == "0006"
 
 
 async def _contact_and_ticket(db: Database, *, address: str = "+821012345678") -> tuple[int, int]:
