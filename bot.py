@@ -612,8 +612,6 @@ def cmd_faq(config: BotConfig, base_dir: Path, args: argparse.Namespace) -> int:
     base, matcher = holder.current
     if args.action == "eval":
         return _faq_eval(config, matcher, base, args)
-    if args.action == "calibrate":
-        return _faq_calibrate(config, matcher, base, path, args)
     if args.action == "check":
         print(f"OK: {len(base)} entries in {len(base.files)} files under {path}")
         print(_describe_confidence(matcher.confidence, base))
@@ -750,10 +748,14 @@ def _faq_calibrate(config: BotConfig, folder: Path, args: argparse.Namespace) ->
     return 0
 
 
-async def _faq_calibrate_from_store(config: BotConfig, base_dir: Path, folder: Path, args: argparse.Namespace) -> int:
+async def _faq_calibrate_from_store(
+    config: BotConfig, base_dir: Path, folder: Path, args: argparse.Namespace
+) -> int:
     """The nightly refit now: thresholds from staff's labels in the store, stored there for every instance."""
     holder = KnowledgeHolder(
-        folder, known_departments=set(config.departments), default_confidence=config.knowledge.default_confidence()
+        folder,
+        known_departments=set(config.departments),
+        default_confidence=config.knowledge.default_confidence(),
     )
     try:
         await asyncio.to_thread(holder.load)

@@ -570,7 +570,8 @@ async def learned_command(config: BotConfig, base_dir: Path, args: argparse.Name
     kinds = ", ".join(f"{counts.get(kind, 0)} {kind}" for kind in KINDS)
     print(f"labels in use: {kinds}")
     if fit is not None and fit.confidence:
-        print(f"thresholds last refitted {fit.fitted_at.astimezone(zone):%Y-%m-%d %H:%M} from {fit.labels} labels")
+        when = fit.fitted_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+        print(f"thresholds last refitted {when} from {fit.labels} labels")
     elif fit is not None:
         print(f"last refit attempt {fit.fitted_at.astimezone(zone):%Y-%m-%d %H:%M}: too few labels yet")
     return 0
@@ -590,7 +591,8 @@ async def forget_command(config: BotConfig, base_dir: Path, args: argparse.Names
     folded = [row.id for row in found if row is not None and row.folded_at is not None]
     print(f"Forgot {len(args.ids)} label(s); running bots stop using them within a few seconds.")
     if folded:
-        print(f"Labels {', '.join(map(str, folded))} were written into the YAML files by `faq learn`: remove them there too.")
+        listed = ", ".join(map(str, folded))
+        print(f"Labels {listed} were written into the YAML files by `faq learn`: remove them there too.")
     return 0
 
 

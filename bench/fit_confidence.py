@@ -33,8 +33,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -47,9 +45,9 @@ from knowledge.calibration import (  # noqa: E402
     Outcome,
     choose_thresholds,
     fit_models,
-    review_threshold,
     measure,
     outcomes,
+    review_threshold,
     traffic_weights,
 )
 from knowledge.decision import NO_SENSITIVE_RULE  # noqa: E402
@@ -90,7 +88,9 @@ def clinc_episodes(path: Path, shapes: Sequence[tuple[int, int, int]]) -> list[E
         shuffled = {i: rng.sample(by_intent[i], len(by_intent[i])) for i in intents}
         # The same answer for every intent: an answer naming the intent would give the label away.
         base = KnowledgeBase(
-            entries=tuple(entry(i.replace("_", "-"), "en", shuffled[i][:variants], "An answer.") for i in inside)
+            entries=tuple(
+                entry(i.replace("_", "-"), "en", shuffled[i][:variants], "An answer.") for i in inside
+            )
         )
         asked = [(t, i.replace("_", "-")) for i in inside for t in shuffled[i][variants : variants + 6]]
         others = [(t, None) for i in outside for t in shuffled[i][:3]] + [(t, None) for t in unrelated]
@@ -171,8 +171,18 @@ def main() -> int:
     started = time.perf_counter()
     # (seed, questions per intent, intents): large and small FAQs, thin and thick entries.
     shapes = [
-        (1, 3, 150), (2, 5, 100), (3, 3, 60), (4, 4, 120), (5, 2, 80), (6, 8, 150), (7, 3, 100),
-        (8, 3, 10), (9, 3, 20), (10, 2, 30), (11, 5, 12), (12, 4, 40),
+        (1, 3, 150),
+        (2, 5, 100),
+        (3, 3, 60),
+        (4, 4, 120),
+        (5, 2, 80),
+        (6, 8, 150),
+        (7, 3, 100),
+        (8, 3, 10),
+        (9, 3, 20),
+        (10, 2, 30),
+        (11, 5, 12),
+        (12, 4, 40),
     ]
     groups = {
         "clinc": clinc_episodes(args.datasets / "clinc150" / "data_full.json", shapes),
@@ -189,7 +199,8 @@ def main() -> int:
             found += outcomes(model, episode, traffic_weights(episode, args.out_of_scope_rate)[0])
         per_group[name] = found
         chosen = choose_thresholds(found, args.target_precision, args.review_precision)
-        print(f"{name}: {args.target_precision} reached from {chosen.answer:.3f} (coverage {chosen.coverage:.3f})")
+        reached = f"{chosen.answer:.3f} (coverage {chosen.coverage:.3f})"
+        print(f"{name}: {args.target_precision} reached from {reached}")
         answer = max(answer, chosen.answer)
     for found in per_group.values():
         below = [o for o in found if o.answerable and o.probability < answer]

@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 import bot as bot_module  # noqa: E402
 from channels.base import InboundMessage  # noqa: E402
 from channels.memory import MemoryChannel  # noqa: E402
-from knowledge import KnowledgeBase, Matcher, load_knowledge  # noqa: E402
+from knowledge import KnowledgeHolder, Matcher, load_knowledge  # noqa: E402
 from knowledge.evaluate import Evaluation, LabelledQuery, evaluate, read_queries  # noqa: E402
 from router import Staff  # noqa: E402
 from store import Ticket, TicketStatus  # noqa: E402
@@ -64,7 +64,11 @@ def intent_id(intent: str) -> str:
 def write_faq(by_intent: dict[str, list[str]], k: int, folder: Path) -> None:
     entries = [
         # The same answer for every intent: an answer naming the intent would give the label away.
-        {"id": intent_id(intent), "questions": {"en": texts[:k]}, "answer": {"en": "An answer from the city."}}
+        {
+            "id": intent_id(intent),
+            "questions": {"en": texts[:k]},
+            "answer": {"en": "An answer from the city."},
+        }
         for intent, texts in sorted(by_intent.items())
     ]
     document = {"department": "triage", "entries": entries}
@@ -103,10 +107,10 @@ def korean() -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as folder:
         faq = Path(folder) / "faq"
         shutil.copytree(ROOT / "knowledge" / "faq", faq)
-        calibrated = bot_module.KnowledgeHolder(faq, known_departments=set(config.departments))
+        calibrated = KnowledgeHolder(faq, known_departments=set(config.departments))
         calibrated.load()
         (faq / "calibration.json").unlink()
-        default = bot_module.KnowledgeHolder(faq, known_departments=set(config.departments))
+        default = KnowledgeHolder(faq, known_departments=set(config.departments))
         default.load()
     for label, holder in (("shipped FAQ, default", default), ("shipped FAQ, calibrated", calibrated)):
         _, matcher = holder.current
@@ -210,7 +214,9 @@ class SimClock:
         return self.now
 
 
-async def replay(data: dict[str, Any], by_intent: dict[str, list[str]], days: int | None, per_day: int) -> list[dict[str, Any]]:
+async def replay(
+    data: dict[str, Any], by_intent: dict[str, list[str]], days: int | None, per_day: int
+) -> list[dict[str, Any]]:
     rng = random.Random(120)
     stream = [Question(text, intent_id(intent)) for intent, texts in by_intent.items() for text in texts[3:]]
     rng.shuffle(stream)
@@ -275,7 +281,8 @@ async def replay(data: dict[str, Any], by_intent: dict[str, list[str]], days: in
 def _line(r: dict[str, Any]) -> str:
     return (
         f"{r['set']:<28} precision {r['precision']:.3f}  coverage {r['coverage']:.3f}  "
-        f"out of scope answered {r['out_of_scope_answered']:.3f}  top-1 {r['top1']:.3f}  top-3 {r['top3']:.3f}"
+        f"out of scope answered {r['out_of_scope_answered']:.3f}  "
+        f"top-1 {r['top1']:.3f}  top-3 {r['top3']:.3f}"
     )
 
 

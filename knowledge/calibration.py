@@ -99,7 +99,9 @@ class Confidence:
     report: CalibrationReport | None = None
 
     @classmethod
-    def default(cls, answer_threshold: float | None = None, review_threshold: float | None = None) -> Confidence:
+    def default(
+        cls, answer_threshold: float | None = None, review_threshold: float | None = None
+    ) -> Confidence:
         """The shipped models with their thresholds, or with the ones given (config.yaml's)."""
         shipped = _shipped()
         return replace(
@@ -143,7 +145,9 @@ class Confidence:
 
     def models_fingerprint(self) -> str:
         """Changes when either model changes: thresholds fitted for one pair mean nothing for another."""
-        numbers = [round(w, 6) for w in (*self.weights, self.intercept, *self.top_weights, self.top_intercept)]
+        numbers = [
+            round(w, 6) for w in (*self.weights, self.intercept, *self.top_weights, self.top_intercept)
+        ]
         return hashlib.sha256(json.dumps(numbers).encode()).hexdigest()[:16]
 
     def to_json(self) -> str:
@@ -230,9 +234,7 @@ class _Candidate(Protocol):
 # shipped ones rank and judge better than a fit on a few dozen texts (thresholds are still chosen).
 MIN_TEXTS_TO_REFIT = 300
 # A threshold is taken only where the texts at or above it are right at least the target share of the
-# time *and* the evidence is not thin: the Wilson lower bound (one standard error) of that share may
-# fall short of the target by at most this much. A few lucky texts cannot lower a threshold.
-_EVIDENCE_SLACK = 0.0
+# time by the Wilson lower bound (one standard error) too: a few lucky texts cannot lower a threshold.
 
 
 @dataclass(frozen=True)
@@ -259,7 +261,9 @@ class Labelled:
         found = [entries[c.entry_index] for c in candidates]
         return cls(
             in_scope=expect is not None,
-            features=np.asarray([c.features for c in candidates], dtype=np.float64).reshape(-1, len(FEATURES)),
+            features=np.asarray([c.features for c in candidates], dtype=np.float64).reshape(
+                -1, len(FEATURES)
+            ),
             correct=np.asarray([expect is not None and e.id == expect for e in found], dtype=bool),
             automatic=np.asarray([e.handoff == "auto" for e in found], dtype=bool),
             answerable=answerable,
@@ -288,7 +292,9 @@ class Thresholds:
     review_share: float
 
 
-def traffic_weights(labelled: Sequence[Labelled], out_of_scope_rate: float | None) -> tuple[list[float], float]:
+def traffic_weights(
+    labelled: Sequence[Labelled], out_of_scope_rate: float | None
+) -> tuple[list[float], float]:
     """Each text's weight, so that out-of-scope texts make up `out_of_scope_rate` of the traffic (by
     default their share among the texts), and that rate."""
     in_scope = sum(item.in_scope for item in labelled)
@@ -339,7 +345,9 @@ def fit(
     return model.with_thresholds(chosen.answer, chosen.review, report)
 
 
-def fit_models(labelled: Sequence[Labelled], weights: Sequence[float], *, strength: float = 1.0) -> Confidence:
+def fit_models(
+    labelled: Sequence[Labelled], weights: Sequence[float], *, strength: float = 1.0
+) -> Confidence:
     """Both models, fitted on the labelled texts (weighted): the candidate model on every candidate,
     the second on each text's best candidate. `strength`: the inverse of the L2 penalty."""
     from sklearn.linear_model import LogisticRegression
@@ -348,10 +356,14 @@ def fit_models(labelled: Sequence[Labelled], weights: Sequence[float], *, streng
     labels = np.concatenate([item.correct for item in labelled])
     if len(set(labels.tolist())) < 2:
         raise ValueError("the labelled texts must have some the matcher gets right and some it does not")
-    row_weights = np.concatenate([np.full(len(item.correct), w) for item, w in zip(labelled, weights, strict=True)])
+    row_weights = np.concatenate(
+        [np.full(len(item.correct), w) for item, w in zip(labelled, weights, strict=True)]
+    )
     first = LogisticRegression(C=strength, max_iter=5000)
     first.fit(rows, labels, sample_weight=row_weights)
-    ranking = Confidence(tuple(float(c) for c in first.coef_[0]), float(first.intercept_[0]), (1.0, 0.0), 0.0, 1.0, 0.0)
+    ranking = Confidence(
+        tuple(float(c) for c in first.coef_[0]), float(first.intercept_[0]), (1.0, 0.0), 0.0, 1.0, 0.0
+    )
 
     tops, top_labels, top_weights = [], [], []
     for item, weight in zip(labelled, weights, strict=True):
@@ -409,7 +421,9 @@ def outcomes(model: Confidence, labelled: Sequence[Labelled], weights: Sequence[
 
 def choose_thresholds(found: Sequence[Outcome], target: float, review_target: float) -> Thresholds:
     answer = lowest_threshold([o for o in found if o.answerable], target, above=1.0)
-    review = review_threshold([o for o in found if o.answerable and o.probability < answer], review_target, answer)
+    review = review_threshold(
+        [o for o in found if o.answerable and o.probability < answer], review_target, answer
+    )
     return Thresholds(answer, review, *measure(found, answer, review))
 
 
@@ -443,7 +457,7 @@ def review_threshold(found: Sequence[Outcome], target: float, above: float) -> f
 
 def lowest_threshold(found: Sequence[Outcome], target: float, above: float) -> float:
     """The lowest probability at which the outcomes at or above it (and below `above`) are right at
-    least `target` of the time, by weight, with evidence enough (see _EVIDENCE_SLACK); `above` when
+    least `target` of the time, by weight, and by the lower bound of one standard error; `above` when
     there is none."""
     ranked = sorted(found, key=lambda o: -o.probability)
     total = sum(o.weight for o in ranked)
@@ -455,9 +469,9 @@ def lowest_threshold(found: Sequence[Outcome], target: float, above: float) -> f
         correct += outcome.weight * outcome.correct
         following = ranked[index + 1].probability if index + 1 < len(ranked) else -1.0
         # Only between two different probabilities can a threshold separate them.
-        if following < outcome.probability and correct / taken >= target:
-            if _wilson_lower(correct * scale, taken * scale) >= target - _EVIDENCE_SLACK:
-                threshold = outcome.probability
+        evident = _wilson_lower(correct * scale, taken * scale) >= target
+        if following < outcome.probability and correct / taken >= target and evident:
+            threshold = outcome.probability
     # Rounded down, so that the text the threshold was taken from still reaches it.
     return math.floor(threshold * 1e6) / 1e6
 

@@ -24,9 +24,10 @@ class LearningConfig(BaseModel):
     refit_at: str = Field(default="03:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     target_precision: float = Field(default=0.95, gt=0.0, le=1.0)
     review_precision: float = Field(default=0.5, ge=0.0, le=1.0)
-    # The share of traffic the FAQ does not answer, which labels under-represent (staff see only
-    # what reaches review); None: the labels' own share.
-    out_of_scope_rate: float | None = Field(default=0.35, ge=0.0, lt=1.0)
+    # The share of out-of-scope texts to weigh the labels to; None: as they come. Every text that
+    # reaches review or is answered gets a label (sent, own words, "0", or accepted at closing), so
+    # above the review threshold the labels are the traffic itself, out-of-scope share included.
+    out_of_scope_rate: float | None = Field(default=None, ge=0.0, lt=1.0)
     # No refit before there are this many labels, this many of them of texts not to answer.
     min_labels: int = Field(default=30, ge=2)
     min_out_of_scope: int = Field(default=10, ge=1)

@@ -43,7 +43,10 @@ class SensitiveRule:
         if self.keywords.find(text) is not None:
             return True
         return bool(
-            self.department and top and top.score >= review_threshold and top.entry.department == self.department
+            self.department
+            and top
+            and top.score >= review_threshold
+            and top.entry.department == self.department
         )
 
 

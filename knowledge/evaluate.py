@@ -181,7 +181,9 @@ def calibrate_queries(
     """`faq calibrate`: the thresholds (and, with enough texts, the models) for this matcher's
     knowledge base, starting from `base` (default: the shipped models)."""
     base = base or Confidence.default()
-    labelled = [labelled_text(matcher, query.text, query.expect, default_language, sensitive) for query in queries]
+    labelled = [
+        labelled_text(matcher, query.text, query.expect, default_language, sensitive) for query in queries
+    ]
     in_scope = sum(query.expect is not None for query in queries)
     _, rate = traffic_weights(labelled, out_of_scope_rate)
 

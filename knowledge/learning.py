@@ -125,7 +125,7 @@ def merge(base: KnowledgeBase, variants: Sequence[Label]) -> KnowledgeBase:
 class RefitSettings:
     target_precision: float = 0.95
     review_precision: float = 0.5
-    out_of_scope_rate: float | None = 0.35
+    out_of_scope_rate: float | None = None
     folds: int = 5
     min_labels: int = 30
     min_out_of_scope: int = 10
@@ -143,7 +143,8 @@ def refit(
     describe_source: str = "staff decisions",
 ) -> Confidence:
     """The answer threshold for `confidence`'s models fitted on staff's labels (the review threshold
-    stays: the labels come from what reached review, too few from below it), each label scored out of fold: by a matcher of the YAML base plus the variants learned from the other folds.
+    stays: the labels come from what reached review, too few from below it). Each label is scored
+    out of fold: by a matcher of the YAML base plus the variants learned from the other folds.
     ValueError when there are too few labels to refit from (see RefitSettings)."""
     out_of_scope = sum(label.expect is None for label in labels)
     if len(labels) < settings.min_labels or out_of_scope < settings.min_out_of_scope:
@@ -161,7 +162,9 @@ def refit(
     for fold in range(folds):
         learned = [label for i, label in enumerate(labels) if label.variant and fold_of[i] != fold]
         # The fold's own texts are not questions here, even where `faq learn` wrote them into YAML.
-        own = {normalize(label.text) for i, label in enumerate(labels) if label.variant and fold_of[i] == fold}
+        own = {
+            normalize(label.text) for i, label in enumerate(labels) if label.variant and fold_of[i] == fold
+        }
         matcher = Matcher(merge(without(base, own), learned), confidence=confidence, analyzer=analyzer)
         for i, label in enumerate(labels):
             if fold_of[i] == fold:

@@ -287,10 +287,7 @@ class Matcher:
         # Answers are long: character n-grams of their opening only, where the topic is stated (Kiwi on
         # every whole answer would make a reload of a large base take many seconds). They share the
         # questions' n-gram vocabulary, so a text's n-grams are looked up once for both.
-        answer_grams = [
-            char_ngrams(normalize(" ".join(entry.answer.values())))
-            for entry in self._entries
-        ]
+        answer_grams = [char_ngrams(normalize(" ".join(entry.answer.values()))) for entry in self._entries]
         char_vocabulary: dict[str, int] = {}
         question_gram_counts = _Counts.of(variant_grams, char_vocabulary)
         # The questions' n-grams come first in the shared vocabulary; the answers add theirs after.

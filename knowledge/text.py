@@ -40,7 +40,32 @@ _KOREAN_FILLER = frozenset({"하", "있", "되", "좀", "것", "수", "어떻", 
 # road"). Only articles, forms of "be", prepositions and conjunctions: pronouns, modals and question
 # words ("my", "can", "where") tell questions apart.
 _ENGLISH_FILLER = frozenset(
-    "a an the is are am was were be been being of in on at to for from by with as and or there".split()
+    [
+        "a",
+        "an",
+        "the",
+        "is",
+        "are",
+        "am",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "of",
+        "in",
+        "on",
+        "at",
+        "to",
+        "for",
+        "from",
+        "by",
+        "with",
+        "as",
+        "and",
+        "or",
+        "there",
+    ]
 )
 
 # Character n-gram sizes: pairs and triples of the text without spaces for the spaceless scripts;

@@ -19,7 +19,9 @@ class Route:
 
 def department_rules(departments: Mapping[str, DepartmentConfig]) -> KeywordRules:
     """Each department's configured keywords, labelled with the department."""
-    return KeywordRules((name, keyword) for name, config in departments.items() for keyword in config.keywords)
+    return KeywordRules(
+        (name, keyword) for name, config in departments.items() for keyword in config.keywords
+    )
 
 
 def choose_department(

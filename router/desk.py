@@ -243,6 +243,7 @@ class Desk:
         edited text. What was sent is recorded, so the question can become a variant of the entry."""
         now = self.router.clock()
         base, _ = self.router.knowledge.current
+        text_given, entry_given = text is not None, entry_id is not None
         async with self.db.transaction() as session:
             ticket = await self._ticket(session, reference)
             contact = await self._contact(session, ticket)
@@ -257,6 +258,7 @@ class Desk:
                 if text is None:
                     raise DeskError(f"FAQ entry {entry.id} has no answer text")
             text = _required(text, "an answer")
+            edited = entry is None or text not in entry.answer.values()
             ticket.faq_entry = entry.id if entry else None
             ticket.first_response_at = ticket.first_response_at or now
             await self.router.change_status(
@@ -268,7 +270,7 @@ class Desk:
                 now=now,
                 detail={
                     "entry": ticket.faq_entry,
-                    "edited": entry is None or text not in entry.answer.values(),
+                    "edited": edited,
                 },
             )
             await self.router.send_to_citizen(
@@ -282,20 +284,35 @@ class Desk:
             )
             await self._event(session, ticket, staff, "review_sent", entry=ticket.faq_entry, text=text)
             if self.router.learning is not None:
-                # Sent with an entry: the citizen's text asks that entry. In staff's own words: the
-                # suggested entry did not answer it. An edited entry's answer teaches neither.
-                edited = entry is not None and text not in entry.answer.values()
-                if not edited:
-                    await self.router.learning.record(
-                        session,
-                        ticket,
-                        kind=POSITIVE if entry is not None else OUT_OF_SCOPE,
-                        entry_id=entry.id if entry is not None else ticket.category,
-                        actor=staff.actor,
-                        actor_name=staff.name,
-                    )
+                own_words = text_given and not entry_given
+                await self._learn_from_review(
+                    session, ticket, staff, entry, own_words=own_words, edited=edited
+                )
         self.router.outbox_written()
         return ticket
+
+    async def _learn_from_review(
+        self,
+        session: AsyncSession,
+        ticket: Ticket,
+        staff: Staff,
+        entry: FaqEntry | None,
+        *,
+        own_words: bool,
+        edited: bool,
+    ) -> None:
+        """Sent with an entry's answer: the citizen's text asks that entry. In staff's own words: the
+        suggested entry did not answer it. An entry's answer that staff edited teaches neither."""
+        assert self.router.learning is not None
+        if own_words:
+            kind, entry_id = OUT_OF_SCOPE, ticket.category
+        elif entry is not None and not edited:
+            kind, entry_id = POSITIVE, entry.id
+        else:
+            return
+        await self.router.learning.record(
+            session, ticket, kind=kind, entry_id=entry_id, actor=staff.actor, actor_name=staff.name
+        )
 
     # --- helpers --------------------------------------------------------------------------
 

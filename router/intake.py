@@ -636,11 +636,15 @@ class _Step:
     async def to_person(self, ticket: Ticket) -> Receipt:
         self._attach(ticket)
         learning = self.router.learning
-        if learning is not None and ticket.faq_entry and await data.answered_automatically(
-            self.session, ticket_id=_id(ticket)
+        if (
+            learning is not None
+            and ticket.faq_entry
+            and await data.answered_automatically(self.session, ticket_id=_id(ticket))
         ):
             # The automatic answer did not answer the citizen's question: a label of what not to answer.
-            await learning.record(self.session, ticket, kind=NEGATIVE, entry_id=ticket.faq_entry, actor=CITIZEN)
+            await learning.record(
+                self.session, ticket, kind=NEGATIVE, entry_id=ticket.faq_entry, actor=CITIZEN
+            )
         department = ticket.department or self.router.config.triage_department
         await self.router.forward(
             self.session,

@@ -125,7 +125,11 @@ class FaqLearning:
             fitted = _confidence_of(fit)
             await asyncio.to_thread(self.knowledge.set_learned, variants, fitted)
             self._version = version
-            log.info("learning: %d learned variants in use%s", len(variants), " and refitted thresholds" if fitted else "")
+            log.info(
+                "learning: %d learned variants in use%s",
+                len(variants),
+                " and refitted thresholds" if fitted else "",
+            )
             return True
 
     # --- refitting ----------------------------------------------------------------------------

@@ -15,10 +15,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store.models import (
     ChannelCursor,
-    FaqFit,
-    FaqLabel,
     Contact,
     Direction,
+    FaqFit,
+    FaqLabel,
     Media,
     MediaStatus,
     Message,
@@ -827,7 +827,7 @@ async def mark_faq_labels(
     values = {k: v for k, v in (("forgotten_at", forgotten_at), ("folded_at", folded_at)) if v is not None}
     if not label_ids or not values:
         return 0
-    result = await session.exec(  # type: ignore[call-overload]
+    result = await session.exec(
         update(FaqLabel).where(col(FaqLabel.id).in_(list(label_ids))).values(**values)
     )
     return int(result.rowcount or 0)

@@ -22,6 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from store.db import Database
 from store.models import (
     Contact,
+    FaqLabel,
     Media,
     MediaStatus,
     Message,
@@ -240,6 +241,11 @@ async def _purge_tickets(session: AsyncSession, ticket_ids: list[int], *, now: d
             col(RoutingExample.source) == RoutingSource.TICKET,
         )
     )
+    # A label's text is the citizen's: it goes. A learned question stays, detached from the ticket:
+    # it was checked for personal data before it became one, and it is part of the FAQ now.
+    labels = col(FaqLabel.ticket_id).in_(ticket_ids)
+    await session.exec(delete(FaqLabel).where(labels, col(FaqLabel.variant).is_(False)))
+    await session.exec(update(FaqLabel).where(labels).values(ticket_id=None))
 
 
 async def _purge_outbox(session: AsyncSession, chosen: ColumnElement[bool]) -> None:

@@ -95,7 +95,9 @@ def test_the_shipped_faq_answers_only_what_it_is_sure_of() -> None:
     assert result.coverage >= 0.25
     # A larger set written apart from both (bench/small_faq.py reports it): near misses, complaints,
     # sensitive reports and chatter in five languages.
-    citizens = read_queries(ROOT / "bench" / "data" / "shipped-faq-citizen-texts.jsonl", {e.id for e in base.entries})
+    citizens = read_queries(
+        ROOT / "bench" / "data" / "shipped-faq-citizen-texts.jsonl", {e.id for e in base.entries}
+    )
     result = evaluate(matcher, citizens, sensitive=sensitive_rule(config))
     assert result.queries >= 480 and result.precision >= 0.95 and result.coverage >= 0.2
 

@@ -168,9 +168,7 @@ def test_the_order_is_keyword_rule_then_faq_entry_then_model_then_triage() -> No
     assert matches and matches[0].entry.id == "bulky-waste"
 
     def route(text: str, matches: list[Match], model: Callable[[str], tuple[str, float] | None]) -> Route:
-        return choose_department(
-            text, matches, rules=rules, faq_threshold=0.0, triage="triage", model=model
-        )
+        return choose_department(text, matches, rules=rules, faq_threshold=0.0, triage="triage", model=model)
 
     assert route("맨홀 뚜껑이 " + text, list(matches), sure) == Route("safety", "keyword:맨홀")
     assert route(text, list(matches), sure) == Route("environment", "faq:bulky-waste")

@@ -12,6 +12,7 @@ from store import (
     Contact,
     Database,
     Direction,
+    FaqLabel,
     Media,
     MediaStatus,
     Message,
@@ -130,6 +131,23 @@ async def _ticket(
             at=at,
             detail={"text": "Mr Kim, the rubbish is gone.", "department": "environment"},
         )
+        for kind, text, variant in (
+            ("out_of_scope", "Rubbish dumped outside 12 Sejong-daero, call me on " + address, False),
+            ("positive", "where do I report dumped rubbish", True),
+        ):
+            await data.add_faq_label(
+                s,
+                label=FaqLabel(
+                    kind=kind,
+                    entry_id="illegal-dumping-report",
+                    text=text,
+                    language="en",
+                    variant=variant,
+                    ticket_id=ticket_id,
+                    actor="staff:U1",
+                    created_at=at,
+                ),
+            )
         await data.set_ticket_example(
             s,
             ticket_id=ticket_id,
@@ -223,6 +241,11 @@ async def test_an_old_closed_ticket_keeps_its_statistics_and_loses_what_the_citi
         ]
         examples = await data.routing_examples(s)
         assert [(e.text, e.source) for e in examples] == [("imported complaint", "import")]
+        # A label's text goes with the ticket; a learned question stays, no longer tied to it.
+        labels = await data.faq_labels(s)
+        assert [(x.kind, x.text, x.ticket_id) for x in labels] == [
+            ("positive", "where do I report dumped rubbish", None)
+        ]
         contact = await s.get(Contact, old_contact)
         assert contact is not None
         assert (contact.address, contact.display_name, contact.purged_at) == (
