@@ -728,7 +728,7 @@ def _faq_calibrate(config: BotConfig, folder: Path, args: argparse.Namespace) ->
         confidence = calibrate_queries(
             matcher,
             queries,
-            target_precision=args.target_precision,
+            target_precision=args.target_precision or 0.95,
             review_precision=args.review_precision,
             out_of_scope_rate=args.out_of_scope_rate,
             queries_file=queries_path.name,
@@ -763,7 +763,7 @@ async def _faq_calibrate_from_store(
         return _knowledge_problems(folder, exc)
     settings = config.knowledge.learning.model_copy(
         update={
-            "target_precision": args.target_precision,
+            "target_precision": args.target_precision or config.knowledge.learning.target_precision,
             "review_precision": args.review_precision,
             "out_of_scope_rate": (
                 config.knowledge.learning.out_of_scope_rate
@@ -935,7 +935,11 @@ def parser() -> argparse.ArgumentParser:
     calibrate.add_argument(
         "--queries", help=f"labelled texts (default: {DEFAULT_CALIBRATION_QUERIES} in the FAQ folder)"
     )
-    calibrate.add_argument("--target-precision", type=_share, default=0.95, help="of automatic answers")
+    calibrate.add_argument(
+        "--target-precision",
+        type=_share,
+        help="of automatic answers (default 0.95; with --from-store knowledge.learning.target_precision)",
+    )
     calibrate.add_argument(
         "--review-precision", type=_share, default=0.5, help="of the suggestions sent to review"
     )

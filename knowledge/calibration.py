@@ -82,7 +82,8 @@ class CalibrationReport:
     coverage: float
     out_of_scope_answered: float
     review_share: float
-    # "thresholds": the shipped models, only the thresholds chosen; "refitted": the models too.
+    # "thresholds": the shipped models, only the thresholds chosen; "refitted": the models too;
+    # "kept": a refit from staff's labels that found too little evidence to move the thresholds.
     models: str = "refitted"
 
 
@@ -474,6 +475,18 @@ def lowest_threshold(found: Sequence[Outcome], target: float, above: float) -> f
             threshold = outcome.probability
     # Rounded down, so that the text the threshold was taken from still reaches it.
     return math.floor(threshold * 1e6) / 1e6
+
+
+def evidently_below(found: Sequence[Outcome], threshold: float, target: float) -> bool:
+    """True when the answers at or above `threshold` are right less than `target` of the time even by
+    the upper bound of one standard error: the evidence says the threshold breaks the promise."""
+    answered = [o for o in found if o.answerable and o.probability >= threshold]
+    total = sum(o.weight for o in answered)
+    if not answered or total == 0:
+        return False
+    scale = len(answered) / total
+    correct = sum(o.weight for o in answered if o.correct)
+    return 1.0 - _wilson_lower((total - correct) * scale, total * scale) < target
 
 
 def _wilson_lower(successes: float, trials: float, z: float = 1.0) -> float:

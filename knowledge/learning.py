@@ -20,7 +20,7 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from knowledge.calibration import (
     FEATURES,
@@ -28,9 +28,12 @@ from knowledge.calibration import (
     Confidence,
     Labelled,
     Thresholds,
+    evidently_below,
     fit,
     knowledge_fingerprint,
+    measure,
     now_iso,
+    outcomes,
     traffic_weights,
 )
 from knowledge.decision import SensitiveRule
@@ -123,7 +126,7 @@ def merge(base: KnowledgeBase, variants: Sequence[Label]) -> KnowledgeBase:
 
 @dataclass(frozen=True)
 class RefitSettings:
-    target_precision: float = 0.95
+    target_precision: float = 0.96
     review_precision: float = 0.5
     out_of_scope_rate: float | None = None
     folds: int = 5
@@ -170,7 +173,7 @@ def refit(
             if fold_of[i] == fold:
                 labelled[i] = labelled_text(matcher, label.text, label.expect, default_language, sensitive)
     found = [item for item in labelled if item is not None]
-    _, rate = traffic_weights(found, settings.out_of_scope_rate)
+    weights, rate = traffic_weights(found, settings.out_of_scope_rate)
     in_scope = sum(item.in_scope for item in found)
     fingerprint = knowledge_fingerprint(base)
 
@@ -204,9 +207,24 @@ def refit(
         # fit to pick thresholds on, not to teach the shipped models what out of scope looks like.
         refit_models=False,
     )
-    return fitted.with_thresholds(
-        fitted.answer_threshold, min(confidence.review_threshold, fitted.answer_threshold), fitted.report
-    )
+    answer, review = fitted.answer_threshold, min(confidence.review_threshold, fitted.answer_threshold)
+    report = fitted.report
+    scored = outcomes(confidence, found, weights)
+    if answer >= 1.0 and not evidently_below(scored, confidence.answer_threshold, settings.target_precision):
+        # No threshold has the evidence to reach the target, and the one in use has none that it
+        # misses it either: too few labels to move it, so it stays.
+        answer, review = confidence.answer_threshold, confidence.review_threshold
+        if report is not None:
+            precision, coverage, out_answered, review_share = measure(scored, answer, review)
+            report = replace(
+                report,
+                precision=precision,
+                coverage=coverage,
+                out_of_scope_answered=out_answered,
+                review_share=review_share,
+                models="kept",
+            )
+    return fitted.with_thresholds(answer, review, report)
 
 
 def without(base: KnowledgeBase, texts: set[str]) -> KnowledgeBase:

@@ -3,9 +3,10 @@
 Retrieval is lexical and fused. Against every question variant: BM25 over words (Kiwi morphemes for
 Korean, stems for English, character pairs for Chinese and Japanese) and TF-IDF cosine over character
 n-grams, which survive spacing mistakes and typos. Against each entry as a whole: the cosine to all of
-its variants taken together, the answer text (at a low weight) and its keywords. The best candidates'
-signals become the probability that a candidate is the right answer through a small logistic model
-(knowledge/calibration.py): fitted from a labelled file by `faq calibrate`, or a default.
+its variants taken together, its whole answer and its keywords. The best candidates' signals (shares,
+margins and agreements that mean the same on any FAQ) become the probability that a candidate is the
+right answer through the two small models of knowledge/calibration.py: shipped (fitted offline on FAQs
+of many shapes), or fitted to a city's labelled texts by `faq calibrate`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,6 +72,21 @@ class _Counts:
     doc: np.ndarray
     term: np.ndarray
     count: np.ndarray
+
+    @classmethod
+    def streamed(cls, documents: Iterable[Sequence[str]], vocabulary: dict[str, int]) -> _Counts:
+        """The same for documents made one at a time (long answers): only one document's terms are
+        held as Python strings at once, the rest as arrays."""
+        parts = [cls.of([document], vocabulary) for document in documents]
+        if not parts:
+            return cls.of([], vocabulary)
+        return cls(
+            vocabulary,
+            len(parts),
+            np.repeat(np.arange(len(parts)), [len(part.term) for part in parts]),
+            np.concatenate([part.term for part in parts]),
+            np.concatenate([part.count for part in parts]),
+        )
 
     @classmethod
     def of(cls, documents: Sequence[Sequence[str]], vocabulary: dict[str, int] | None = None) -> _Counts:
@@ -284,15 +300,15 @@ class Matcher:
         self._variant_entry = np.asarray([v.entry_index for v in self._variants], dtype=np.int64)
         self._one_variant_each = len(self._variants) == len(self._entries)
 
-        # Answers are long: character n-grams of their opening only, where the topic is stated (Kiwi on
-        # every whole answer would make a reload of a large base take many seconds). They share the
-        # questions' n-gram vocabulary, so a text's n-grams are looked up once for both.
-        answer_grams = [char_ngrams(normalize(" ".join(entry.answer.values()))) for entry in self._entries]
+        # Whole answers by their character n-grams (Kiwi on every answer would make a reload of a large
+        # base take many seconds), counted one answer at a time (a long one has tens of thousands).
+        # They share the questions' n-gram vocabulary, so a text's n-grams are looked up once for both.
+        answer_grams = (char_ngrams(normalize(" ".join(entry.answer.values()))) for entry in self._entries)
         char_vocabulary: dict[str, int] = {}
         question_gram_counts = _Counts.of(variant_grams, char_vocabulary)
         # The questions' n-grams come first in the shared vocabulary; the answers add theirs after.
         question_grams = len(char_vocabulary)
-        answer_gram_counts = _Counts.of(answer_grams, char_vocabulary)
+        answer_gram_counts = _Counts.streamed(answer_grams, char_vocabulary)
         self._char_vocabulary = char_vocabulary
         self._bm25 = _Bm25(_Counts.of(variant_words))
         # How much of each variant's own word weight a text can cover (the other way round from bm25:

@@ -63,6 +63,7 @@ class FaqLearning:
         self.clock = clock
         self._version: tuple[int, int, int, int] | None = None
         self._lock = asyncio.Lock()
+        self._refitting = asyncio.Lock()  # one refit at a time, so a second sees the first's result
 
     @property
     def enabled(self) -> bool:
@@ -180,20 +181,21 @@ class FaqLearning:
 
     async def refit_if_due(self) -> bool:
         """Refit once a night: when no fit was stored since the last refit time (and labels suffice)."""
-        now = self.clock()
-        async with self.db.session() as session:
-            fit = await data.latest_faq_fit(session)
-        if fit is not None and fit.fitted_at >= self.last_refit_due(now):
-            return False
-        try:
-            await self.refit()
-        except ValueError as exc:
-            log.info("learning: no refit tonight: %s", exc)
-            # Remember the attempt so that it is not made again before the next night.
-            async with self.db.transaction() as session:
-                await data.add_faq_fit(session, fit=FaqFit(fitted_at=now, labels=0, confidence=""))
-            return False
-        return True
+        async with self._refitting:
+            now = self.clock()
+            async with self.db.session() as session:
+                fit = await data.latest_faq_fit(session)
+            if fit is not None and fit.fitted_at >= self.last_refit_due(now):
+                return False
+            try:
+                await self.refit()
+            except ValueError as exc:
+                log.info("learning: no refit tonight: %s", exc)
+                # Remember the attempt so that it is not made again before the next night.
+                async with self.db.transaction() as session:
+                    await data.add_faq_fit(session, fit=FaqFit(fitted_at=now, labels=0, confidence=""))
+                return False
+            return True
 
     async def run(self) -> None:
         """Refresh every `refresh_seconds`, refit when due, until cancelled."""

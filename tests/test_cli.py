@@ -381,8 +381,9 @@ async def test_a_text_message_to_the_served_bot_and_a_staff_reply_from_the_comma
 # --- faq import, learn, add-variant and gaps --------------------------------------------------
 
 
-def city_with_own_faq(tmp_path: Path) -> tuple[Path, Path]:
-    """The shipped config with a copy of the shipped FAQ (commands here write FAQ files)."""
+def city_with_own_faq(tmp_path: Path, *, learning: bool = True) -> tuple[Path, Path]:
+    """The shipped config with a copy of the shipped FAQ (commands here write FAQ files); `learning`
+    False turns knowledge.learning off."""
     faq = tmp_path / "faq"
     shutil.copytree(ROOT / "knowledge" / "faq", faq)
     # Without the shipped calibration the thresholds of config.yaml decide, and tests may set them.
@@ -390,6 +391,8 @@ def city_with_own_faq(tmp_path: Path) -> tuple[Path, Path]:
     text = (ROOT / "config.yaml").read_text(encoding="utf-8")
     text = text.replace("path: knowledge/faq", f"path: {faq}")
     text = text.replace("notices: router/notices.yaml", f"notices: {ROOT / 'router' / 'notices.yaml'}")
+    if not learning:
+        text = text.replace("    enabled: true\n    refit_at:", "    enabled: false\n    refit_at:")
     config = tmp_path / "city.yaml"
     config.write_text(text, encoding="utf-8")
     return config, faq
@@ -520,7 +523,7 @@ async def seed_reviews(tmp_path: Path, config_file: Path) -> list[str]:
 async def test_questions_staff_answered_from_the_review_queue_become_variants_of_the_entry(
     tmp_path: Path,
 ) -> None:
-    config, faq = city_with_own_faq(tmp_path)
+    config, faq = city_with_own_faq(tmp_path, learning=False)  # from the review events, as before
     references = await seed_reviews(tmp_path, config)
     before = (faq / "environment.yaml").read_text(encoding="utf-8")
 
@@ -571,6 +574,54 @@ async def test_questions_staff_answered_from_the_review_queue_become_variants_of
     again = run(tmp_path, "--config", str(config), "faq", "learn")
     assert "  3 learned before" in again.stdout and again.stdout.splitlines()[-1] == "Nothing new to add."
     assert (faq / "environment.yaml").read_text(encoding="utf-8") == after
+
+
+async def test_what_was_learned_from_staff_is_listed_forgotten_and_written_into_the_faq(
+    tmp_path: Path,
+) -> None:
+    config, faq = city_with_own_faq(tmp_path)
+    await seed_reviews(tmp_path, config)
+    before = (faq / "environment.yaml").read_text(encoding="utf-8")
+
+    listed = run(tmp_path, "--config", str(config), "faq", "learned")
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    questions = [line.split('"')[1] for line in lines if " question " in line]
+    # Both asks of the chair question are labels, learned before either was merged: `learn` writes one.
+    assert questions == [
+        "how do i throw out a broken chair",
+        "폐가구는 어떻게 내다 버려요",
+        "How do I throw out a broken chair??",
+    ]
+    assert "labels in use: 4 positive, 0 accepted, 0 negative, 1 out_of_scope" in lines
+    every = run(tmp_path, "--config", str(config), "faq", "learned", "--all").stdout
+    assert "out_of_scope" in every and "positive     bulky-waste" in every  # the phone one: no question
+
+    korean = next(line for line in lines if "폐가구" in line).split()[0]
+    forgot = run(tmp_path, "--config", str(config), "faq", "forget", korean)
+    assert forgot.returncode == 0 and forgot.stdout.startswith("Forgot 1 label(s)")
+    again = run(tmp_path, "--config", str(config), "faq", "forget", korean, "99999")
+    assert again.returncode == 1 and f"no label {korean}, 99999 to forget" in again.stderr
+
+    dry = run(tmp_path, "--config", str(config), "faq", "learn", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert [line.split('"')[1] for line in dry.stdout.splitlines() if line.startswith("  + ")] == [
+        "how do i throw out a broken chair"
+    ]
+    assert (faq / "environment.yaml").read_text(encoding="utf-8") == before
+    written = run(tmp_path, "--config", str(config), "faq", "learn")
+    assert written.returncode == 0, written.stderr
+    after = (faq / "environment.yaml").read_text(encoding="utf-8")
+    assert changed_lines(before, after)[-1].endswith('"how do i throw out a broken chair"]')
+    assert run(tmp_path, "--config", str(config), "faq", "learn").stdout.strip() == "Nothing new to write."
+    assert "(nothing learned)" in run(tmp_path, "--config", str(config), "faq", "learned").stdout
+
+    checked = run(tmp_path, "--config", str(config), "faq", "check")
+    assert checked.returncode == 0, checked.stderr
+    assert "learning from staff: labels 3 positive, 0 accepted, 0 negative, 1 out_of_scope" in checked.stdout
+    assert "thresholds not refitted from them yet" in checked.stdout
+    refit = run(tmp_path, "--config", str(config), "faq", "calibrate", "--from-store")
+    assert refit.returncode == 1 and "too few labels to refit from: 4 (1 not to be answered)" in refit.stderr
 
 
 def test_faq_add_variant_adds_one_question_where_the_entry_lives(tmp_path: Path) -> None:
