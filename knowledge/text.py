@@ -35,39 +35,6 @@ _KIWI_CONTENT = ("NNG", "NNP", "NR", "SL", "SH", "SN", "VV", "VA", "XR", "MAG", 
 # Korean words so common in questions that they say nothing about the topic.
 _KOREAN_FILLER = frozenset({"하", "있", "되", "좀", "것", "수", "어떻", "어떻게", "알리", "주", "싶", "거"})
 
-# English words that only hold a sentence together. On a small FAQ every word is rare, so BM25 cannot
-# tell these from content ("the park is dirty" shares "the" and "is" with "There is a pothole in the
-# road"). Only articles, forms of "be", prepositions and conjunctions: pronouns, modals and question
-# words ("my", "can", "where") tell questions apart.
-_ENGLISH_FILLER = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "is",
-        "are",
-        "am",
-        "was",
-        "were",
-        "be",
-        "been",
-        "being",
-        "of",
-        "in",
-        "on",
-        "at",
-        "to",
-        "for",
-        "from",
-        "by",
-        "with",
-        "as",
-        "and",
-        "or",
-        "there",
-    ]
-)
-
 # Character n-gram sizes: pairs and triples of the text without spaces for the spaceless scripts;
 # triples and quadruples inside each word (with its boundaries) for the others.
 _SPACELESS_NGRAMS = (2, 3)
@@ -156,7 +123,7 @@ class Analyzer:
                     words.extend(run[i : i + 2] for i in range(len(run) - 1))
                 rest = _HAN_KANA_RUN.sub(" ", word).split()
                 words.extend(self._stem(part) for part in rest)
-            elif word not in _ENGLISH_FILLER:
+            else:
                 words.append(self._stem(word))
         return words
 
@@ -171,8 +138,6 @@ class Analyzer:
                 continue
             form = token.form.casefold()
             if tag == "SL":
-                if form in _ENGLISH_FILLER:
-                    continue
                 form = self._stem(form)
             if form not in _KOREAN_FILLER:
                 words.append(form)

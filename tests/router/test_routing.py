@@ -124,7 +124,7 @@ async def test_the_model_routes_what_it_is_sure_of_and_triage_gets_the_rest(city
     )
     assert any(line.endswith(f"->forwarded by bot ({reason})") for line in lookup.lines)
 
-    unsure = await memory.push("the park is dirty", sender="citizen-2")
+    unsure = await memory.push("the bar downstairs is loud at night", sender="citizen-2")
     assert unsure.reference is not None
     assert await forwarded_reason(bot, unsure.reference) == "triage"
 
