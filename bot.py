@@ -294,6 +294,7 @@ async def build(
         sensitive=router.sensitive_rule,
         default_language=config.router.default_language,
         zone=config.router.zone,
+        settle_hours=config.router.lifecycle.reopen_window_hours,
         clock=clock,
     )
     adapters: dict[str, Channel] = {}
@@ -782,6 +783,7 @@ async def _faq_calibrate_from_store(
             sensitive=sensitive_rule(config),
             default_language=config.router.default_language,
             zone=config.router.zone,
+            settle_hours=config.router.lifecycle.reopen_window_hours,
         )
         await learning.refresh(force=True)
         try:

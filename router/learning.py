@@ -52,6 +52,7 @@ class FaqLearning:
         sensitive: SensitiveRule,
         default_language: str,
         zone: object,
+        settle_hours: float = 72.0,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.db = db
@@ -60,6 +61,10 @@ class FaqLearning:
         self.sensitive = sensitive
         self.default_language = default_language
         self.zone = zone
+        # An automatic answer is known right or wrong only when its reopen window has passed: a "0"
+        # comes at once, an acceptance at the window's end. Until then its "0" is left out of refits,
+        # or the labels above the answer threshold would be the wrong answers only.
+        self.settle = timedelta(hours=settle_hours)
         self.clock = clock
         self._version: tuple[int, int, int, int] | None = None
         self._lock = asyncio.Lock()
@@ -136,8 +141,11 @@ class FaqLearning:
     # --- refitting ----------------------------------------------------------------------------
 
     async def labels(self) -> list[Label]:
+        """The labels a refit uses: all but the negatives of answers whose window has not passed."""
+        settled = self.clock() - self.settle
         async with self.db.session() as session:
-            return [_label(row) for row in await data.faq_labels(session)]
+            rows = await data.faq_labels(session)
+        return [_label(row) for row in rows if row.kind != NEGATIVE or row.created_at <= settled]
 
     async def refit(self, *, store: bool = True) -> Confidence:
         """Refit from every label now and store the result (the holders pick it up with their next

@@ -119,6 +119,21 @@ async def test_zero_after_an_automatic_answer_is_a_negative_and_replaces_nothing
     )
 
 
+async def test_a_zero_counts_in_a_refit_once_the_answers_of_its_time_are_settled(
+    city: City, clock: FakeClock
+) -> None:
+    """A "0" comes at once, an acceptance only when the reopen window passes: until then, counting
+    the "0"s would make every recent automatic answer above the threshold look wrong."""
+    bot, memory = city
+    assert bot.router.learning is not None
+    await ask(bot, memory, SURE, "citizen-1")
+    await memory.push("0", sender="citizen-1")
+    assert [x.kind for x in await labels(bot)] == ["negative"]
+    assert await bot.router.learning.labels() == []
+    clock.now += timedelta(hours=bot.config.router.lifecycle.reopen_window_hours)
+    assert [x.kind for x in await bot.router.learning.labels()] == ["negative"]
+
+
 async def test_zero_after_a_confirmed_review_replaces_its_positive(city: City) -> None:
     bot, memory = city
     reference = await ask(bot, memory, UNSURE, "citizen-1")
