@@ -28,7 +28,8 @@ import aiohttp
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
-SPEC_PATH = Path("/work/shared/specs/twilio/twilio_api_v2010.json")
+# A trimmed copy of Twilio's OpenAPI description (see specs/TWILIO-LICENSE.txt).
+SPEC_PATH = Path(__file__).resolve().parent / "specs" / "twilio_api_v2010.json"
 API_VERSION = "2010-04-01"
 MESSAGES_PATH = "/2010-04-01/Accounts/{AccountSid}/Messages.json"
 MAX_BODY = 1600  # characters, Twilio's documented limit for one Message's Body

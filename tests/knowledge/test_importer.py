@@ -13,7 +13,7 @@ from knowledge import KnowledgeBase, load_knowledge
 from knowledge.importer import CsvImportError, ImportOptions, ImportResult, import_csv
 
 DEPARTMENTS = {"welfare", "environment", "triage"}
-SEOUL = Path("/work/shared/datasets/seoul120/seoul-120-text.csv")
+SEOUL = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "seoul120" / "seoul-120-text.csv"
 
 
 def sheet(*rows: list[str], delimiter: str = ",") -> str:
@@ -285,7 +285,9 @@ def test_departments_must_be_ones_the_config_knows() -> None:
     assert unused.unused_mappings == ("교통",)
 
 
-@pytest.mark.skipif(not SEOUL.exists(), reason="the Seoul 120 dataset is not on this machine")
+@pytest.mark.skipif(
+    not SEOUL.exists(), reason="the Seoul 120 dataset (../shared/datasets/seoul120) is not beside this clone"
+)
 def test_the_seoul_120_sheet_becomes_2645_entries_that_load(tmp_path: Path) -> None:
     result = import_csv(
         SEOUL.read_bytes(),
