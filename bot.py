@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hmac
 import json
 import logging
 import os
@@ -65,6 +66,8 @@ from router.host import RouterHost
 from router.learning import FaqLearning
 from router.media import MediaFetcher
 from router.medialinks import MediaLinks
+from router.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from router.metrics import Metrics
 from router.sweep import Sweeper
 from store import Database, Outbox, OutboxStatus, StoreConfig, data, open_database, utcnow
 
@@ -86,6 +89,11 @@ class ServerConfig(BaseModel):
     # is made at start-up, and links die with the process.
     media_secret: str = ""
     media_link_hours: float = Field(default=72.0, gt=0)
+    # GET /metrics asks for `Authorization: Bearer <this>` when set (a ${VAR}); unset, it is open, for a
+    # scraper on the same private network.
+    metrics_token: str = ""
+    # How old the store's gauges (outbox, open and overdue tickets) may be when scraped.
+    metrics_cache_seconds: float = Field(default=5.0, ge=0)
 
 
 class BotConfig(BaseModel):
@@ -201,6 +209,7 @@ class Bot:
     host: RouterHost
     channels: dict[str, Channel]
     media_links: MediaLinks
+    metrics: Metrics
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def report_knowledge_error(self, error: KnowledgeError) -> None:
@@ -340,8 +349,23 @@ async def build(
     router.on_media(media.wake)
     desk = Desk(router)
     host = RouterHost(router, desk, clock=clock)
+    metrics = Metrics(db, cache_seconds=config.server.metrics_cache_seconds, clock=clock)
+    router.on_intake(metrics.intake)
+    dispatcher.observers.append(metrics.send)
+    knowledge.observers.append(metrics.faq_reload)
     return Bot(
-        config, db, knowledge, router, desk, dispatcher, media, Sweeper(router), host, adapters, media_links
+        config,
+        db,
+        knowledge,
+        router,
+        desk,
+        dispatcher,
+        media,
+        Sweeper(router),
+        host,
+        adapters,
+        media_links,
+        metrics,
     )
 
 
@@ -383,6 +407,36 @@ def make_app(bot: Bot) -> web.Application:
             {"status": "ok" if status == 200 else "unavailable", **checks}, status=status
         )
 
+    async def readyz(request: web.Request) -> web.Response:
+        """Ready for traffic: the database answers, its migrations are at this code's head, a FAQ is
+        loaded. 503 with what is not, for a load balancer to hold traffic back."""
+        problems: dict[str, str] = {}
+        try:
+            current = await asyncio.wait_for(bot.db.current_revision(), timeout=5)
+            head = bot.db.head_revision()
+            if current != head:
+                problems["migrations"] = (
+                    f"at {current or 'none'}, this code needs {head}: run `bot.py db upgrade`"
+                )
+        except Exception as exc:  # unreachable, refused, timed out: the name says enough
+            problems["database"] = f"not answering ({type(exc).__name__})"
+        try:
+            base, _ = bot.knowledge.current
+            faq = f"{len(base)} entries"
+        except RuntimeError:
+            problems["faq"] = "not loaded"
+            faq = "not loaded"
+        if problems:
+            return web.json_response({"status": "not ready", "problems": problems}, status=503)
+        return web.json_response({"status": "ready", "faq": faq})
+
+    async def metrics(request: web.Request) -> web.Response:
+        token = bot.config.server.metrics_token
+        if token and not hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {token}"):
+            return web.json_response({"error": "forbidden"}, status=403)
+        body = await bot.metrics.render()
+        return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE})
+
     async def home(request: web.Request) -> web.Response:
         raise web.HTTPFound("/chat")
 
@@ -410,6 +464,8 @@ def make_app(bot: Bot) -> web.Application:
 
     app.on_shutdown.append(stop_channels)  # before aiohttp waits for open requests (long-polls)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
     app.router.add_get("/media/{media_id}", media)
     if "webchat" in bot.channels:
         app.router.add_get("/", home)

@@ -50,6 +50,9 @@ class KnowledgeHolder:
         self._seen: Fingerprint | None = None
         # reload() may run in a worker thread (watch) and from a command at the same time.
         self._lock = threading.Lock()
+        # For the operator's metrics: called with True (in use) or False (kept the last good) after
+        # each reload of an edit.
+        self.observers: list[Callable[[bool], None]] = []
 
     @property
     def path(self) -> Path:
@@ -91,6 +94,8 @@ class KnowledgeHolder:
     def reload(self) -> KnowledgeError | None:
         """Reload now; on problems keep the last good pair and return (and log) the error."""
         error = self._reload(self.fingerprint())
+        for observer in self.observers:
+            observer(error is None)
         if error is not None:
             logger.error(
                 "FAQ files in %s have %d problem(s); keeping the last good knowledge base:\n%s",

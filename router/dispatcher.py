@@ -53,6 +53,8 @@ class Dispatcher:
         self.on_final_failure = on_final_failure
         self.on_sent = on_sent
         self.prepare = prepare
+        # For the operator's metrics: (channel, "sent" | "retried" | "failed") after each attempt.
+        self.observers: list[Callable[[str, str], None]] = []
         self._wakes = {name: asyncio.Event() for name in self.channels}
         self._overall = {
             name: Pacer(ch.rate_limit.per_second) for name, ch in channels.items() if ch.rate_limit.per_second
@@ -211,6 +213,7 @@ class Dispatcher:
                     last_error=None,
                 )
             channel.on_sent(message)
+            self._observe(row.channel, "sent")
             if self.on_sent is not None:
                 try:
                     await self.on_sent(row)
@@ -266,12 +269,16 @@ class Dispatcher:
                 next_attempt_at=due,
                 last_error=error[:2000],
             )
+        self._observe(row.channel, "retried")
         return due
 
+    def _observe(self, channel: str, result: str) -> None:
+        for observer in self.observers:
+            observer(channel, result)
+
     async def _fail(self, row: Outbox, error: str) -> None:
-        log.error(
-            "dispatcher: %s row %s to %s failed for good: %s", row.channel, row.id, row.recipient, error
-        )
+        log.error("dispatcher: %s row %s failed for good: %s", row.channel, row.id, error)
+        self._observe(row.channel, "failed")
         async with self.db.transaction() as session:
             finished = await data.finish_outbox(
                 session,

@@ -22,6 +22,7 @@ everything else goes to the sender privately.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -67,6 +68,18 @@ THREAD_STATUSES = CARD_STATUSES
 # likely right than not (the review threshold lets in much weaker suggestions for a person to check).
 FAQ_ROUTE_PROBABILITY = 0.5
 RATING_BUTTONS = tuple(Button(label=str(n), value=str(n)) for n in range(1, 6))
+
+
+@dataclass(frozen=True)
+class IntakeObserved:
+    """One message taken in, for the operator's metrics: its channel, what it did (answered, review,
+    forwarded, joined, reopened, status, rating, command or duplicate), how long the intake
+    transaction took, and the language of an automatic answer. Nothing about the citizen."""
+
+    channel: str
+    outcome: str
+    seconds: float
+    answered_language: str | None
 
 
 @dataclass(frozen=True)
@@ -126,12 +139,17 @@ class Router:
         )
         self._listeners: list[Callable[[], None]] = []
         self._media_listeners: list[Callable[[], None]] = []
+        self._intake_observers: list[Callable[[IntakeObserved], None]] = []
         self.desk_feed: DeskFeed | None = None  # set when a staff channel (Slack) is on
         self.learning: FaqLearning | None = None  # set by the composition root (bot.py)
 
     def on_outbox(self, listener: Callable[[], None]) -> None:
         """Call `listener` after each commit that queued outgoing messages (wakes the dispatcher)."""
         self._listeners.append(listener)
+
+    def on_intake(self, observer: Callable[[IntakeObserved], None]) -> None:
+        """Call `observer` after each message taken in (or found to be a duplicate)."""
+        self._intake_observers.append(observer)
 
     def on_media(self, listener: Callable[[], None]) -> None:
         """Call `listener` after a commit that queued attachments to fetch (wakes the media fetcher)."""
@@ -190,9 +208,10 @@ class Router:
         # transaction holds the write lock that every other intake waits for.
         hint = message.language_hint or self.config.default_language
         decision = self.decide(message.text, detect_language(message.text, default=hint))
+        started = time.perf_counter()
         try:
             async with self.db.transaction() as session:
-                receipt = await self._intake(session, message, decision)
+                receipt, step = await self._intake(session, message, decision)
         except IntegrityError:
             # The same message arrived twice at the same moment and the other delivery won.
             async with self.db.transaction() as session:
@@ -201,7 +220,15 @@ class Router:
                 )
                 if stored is None:
                     raise
-                return Receipt(duplicate=True, reference=await self._reference_of(session, stored))
+                receipt, step = (
+                    Receipt(duplicate=True, reference=await self._reference_of(session, stored)),
+                    None,
+                )
+        seconds = time.perf_counter() - started
+        outcome = "duplicate" if step is None or receipt.duplicate else step.outcome
+        language = step.contact.language if step is not None and outcome == "answered" else None
+        for observer in self._intake_observers:
+            observer(IntakeObserved(message.channel, outcome, seconds, language))
         if not receipt.duplicate:
             self.outbox_written()
             if message.attachments:
@@ -209,12 +236,14 @@ class Router:
                     listener()
         return receipt
 
-    async def _intake(self, session: AsyncSession, message: InboundMessage, decision: Decision) -> Receipt:
+    async def _intake(
+        self, session: AsyncSession, message: InboundMessage, decision: Decision
+    ) -> tuple[Receipt, _Step | None]:
         stored = await data.find_inbound(
             session, channel=message.channel, provider_message_id=message.provider_message_id
         )
         if stored is not None:
-            return Receipt(duplicate=True, reference=await self._reference_of(session, stored))
+            return Receipt(duplicate=True, reference=await self._reference_of(session, stored)), None
 
         now = self.clock()
         contact = await data.get_or_create_contact(
@@ -242,7 +271,7 @@ class Router:
                 await self.send_to_citizen(
                     session, contact, text, ticket=ticket, author=BOT, now=now, reply_to=message.reply_to
                 )
-        return receipt
+        return receipt, step
 
     async def _handle(
         self, session: AsyncSession, step: _Step, message: InboundMessage, decision: Decision, language: str
@@ -568,6 +597,9 @@ class _Step:
     inbound: Message
     now: datetime
     created: bool = False  # the message opened a new ticket
+    # What the message did, for the operator's metrics: answered, review, forwarded, joined,
+    # reopened, status, rating or command.
+    outcome: str = ""
 
     def _attach(self, ticket: Ticket) -> None:
         self.inbound.ticket_id = ticket.id
@@ -579,6 +611,7 @@ class _Step:
         )
 
     async def status(self, reference: str) -> Receipt:
+        self.outcome = "status"
         ticket = await data.get_ticket(self.session, reference=reference)
         if ticket is None or ticket.contact_id != self.contact.id:
             # The same answer whether the ticket is someone else's or does not exist: nothing leaks.
@@ -597,6 +630,7 @@ class _Step:
 
     async def command(self, command: str) -> Receipt:
         """What a provider's keyword asks for: a welcome, help, or stopping and restarting texts."""
+        self.outcome = "command"
         language = self.contact.language or ""
         if command == "stop":
             # The provider answers STOP itself (Twilio does); from now on nothing is sent here.
@@ -620,6 +654,7 @@ class _Step:
         return Receipt(duplicate=False)
 
     async def rate(self, ticket: Ticket, rating: int) -> Receipt:
+        self.outcome = "rating"
         self._attach(ticket)
         ticket.rating, ticket.rated_at = rating, self.now
         await self._event(ticket, "rated", rating=rating)
@@ -627,6 +662,7 @@ class _Step:
         return Receipt(duplicate=False, reference=ticket.reference)
 
     async def comment(self, ticket: Ticket) -> Receipt:
+        self.outcome = "rating"
         self._attach(ticket)
         ticket.rating_comment = self.inbound.text
         await self._event(ticket, "rating_comment")
@@ -634,6 +670,7 @@ class _Step:
         return Receipt(duplicate=False, reference=ticket.reference)
 
     async def to_person(self, ticket: Ticket) -> Receipt:
+        self.outcome = "forwarded"
         self._attach(ticket)
         learning = self.router.learning
         if (
@@ -658,18 +695,21 @@ class _Step:
         return Receipt(duplicate=False, reference=ticket.reference)
 
     async def join(self, ticket: Ticket) -> Receipt:
+        self.outcome = "joined"
         self._attach(ticket)
         await self._event(ticket, "message")
         await self.router.notify(self.session, ticket, self.contact, "joined", now=self.now)
         return Receipt(duplicate=False, reference=ticket.reference)
 
     async def reopen(self, ticket: Ticket) -> Receipt:
+        self.outcome = "reopened"
         self._attach(ticket)
         await reopen(self.router, self.session, ticket, self.contact, actor=CITIZEN, now=self.now)
         return Receipt(duplicate=False, reference=ticket.reference)
 
     async def new_ticket(self, decision: Decision, language: str) -> Receipt:
         router, now = self.router, self.now
+        self.outcome = "answered" if decision.answer else "review" if decision.review else "forwarded"
         top = decision.answer or decision.review
         ticket = await data.add_ticket(
             self.session,

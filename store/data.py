@@ -6,14 +6,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, text, update
+from sqlalchemy import and_, case, delete, func, or_, text, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store.models import (
+    OPEN_STATUSES,
     ChannelCursor,
     Contact,
     Direction,
@@ -841,3 +842,48 @@ async def count_faq_labels(session: AsyncSession) -> dict[str, int]:
         .group_by(col(FaqLabel.kind))
     )
     return {kind: count for kind, count in (await session.exec(query)).all()}
+
+
+# --- the operator's gauges ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutboxGauge:
+    channel: str
+    status: str
+    rows: int
+    oldest: datetime | None  # the oldest row's creation (for pending rows: how long they wait)
+
+
+async def outbox_gauges(session: AsyncSession) -> list[OutboxGauge]:
+    """Outbox rows by channel and status, with the oldest one's creation time."""
+    query = select(Outbox.channel, Outbox.status, func.count(), func.min(Outbox.created_at)).group_by(
+        col(Outbox.channel), col(Outbox.status)
+    )
+    return [
+        OutboxGauge(channel, status, rows, _aware(oldest))
+        for channel, status, rows, oldest in (await session.exec(query)).all()
+    ]
+
+
+async def open_ticket_gauges(session: AsyncSession, *, now: datetime) -> list[tuple[str, int, int]]:
+    """(department, open tickets, of which past their due time) for every department with open ones."""
+    overdue = func.sum(case((col(Ticket.due_at) < now, 1), else_=0))
+    query = (
+        select(Ticket.department, func.count(), overdue)
+        .where(col(Ticket.status).in_([s.value for s in OPEN_STATUSES]))
+        .group_by(col(Ticket.department))
+    )
+    return [
+        (department or "", count, int(late or 0))
+        for department, count, late in (await session.exec(query)).all()
+    ]
+
+
+def _aware(moment: datetime | str | None) -> datetime | None:
+    """An aggregate's datetime: SQLite's MIN() gives back text, without the column's type."""
+    if moment is None:
+        return None
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

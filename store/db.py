@@ -108,6 +108,13 @@ class Database:
         self._leading[job] = connection
         return True
 
+    @staticmethod
+    def head_revision() -> str | None:
+        """The newest migration this code ships (what `upgrade` brings a database to)."""
+        from alembic.script import ScriptDirectory
+
+        return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
     async def current_revision(self) -> str | None:
         async with self.engine.connect() as connection:
             return await connection.run_sync(_current_revision)
