@@ -63,6 +63,7 @@ from router import DepartmentConfig, Desk, Dispatcher, Notices, Router, RouterCo
 from router.calendar import WorkingCalendar
 from router.deskfeed import DeskFeed
 from router.host import RouterHost
+from router import logs
 from router.learning import FaqLearning
 from router.media import MediaFetcher
 from router.medialinks import MediaLinks
@@ -936,6 +937,12 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bot.py", description="The city's intake bot.")
     p.add_argument("--config", help="config file (default: $INTAKE_CONFIG or config.yaml beside bot.py)")
     p.add_argument("--log-level", default=os.environ.get("INTAKE_LOG_LEVEL", "INFO"))
+    p.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default=os.environ.get("INTAKE_LOG_FORMAT", "text"),
+        help="text lines for people, or one JSON object a line for machines (INTAKE_LOG_FORMAT)",
+    )
     sub = p.add_subparsers(dest="command")
     sub.add_parser("serve", help="serve the web chat, webhooks and /healthz (the default)")
     chat = sub.add_parser("chat", help="talk to the bot as a citizen in the terminal")
@@ -1032,9 +1039,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(args.log_level, args.log_format)
     # python-telegram-bot logs a traceback for every failed call; the adapter reports each failure
     # in one line and the dispatcher retries, so an outage does not flood the log.
     logging.getLogger("telegram.request").setLevel(logging.CRITICAL)

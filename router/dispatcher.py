@@ -258,6 +258,7 @@ class Dispatcher:
             row.attempts,
             error,
             delay,
+            extra={"channel": row.channel, "outbox_id": row.id},
         )
         due = self.clock() + timedelta(seconds=delay)
         async with self.db.transaction() as session:
@@ -277,7 +278,13 @@ class Dispatcher:
             observer(channel, result)
 
     async def _fail(self, row: Outbox, error: str) -> None:
-        log.error("dispatcher: %s row %s failed for good: %s", row.channel, row.id, error)
+        log.error(
+            "dispatcher: %s row %s failed for good: %s",
+            row.channel,
+            row.id,
+            error,
+            extra={"channel": row.channel, "outbox_id": row.id},
+        )
         self._observe(row.channel, "failed")
         async with self.db.transaction() as session:
             finished = await data.finish_outbox(

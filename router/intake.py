@@ -22,6 +22,7 @@ everything else goes to the sender privately.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -55,6 +56,8 @@ from store import (
     data,
     utcnow,
 )
+
+log = logging.getLogger("router.intake")
 
 BOT = "bot"
 CITIZEN = "citizen"
@@ -229,6 +232,13 @@ class Router:
         language = step.contact.language if step is not None and outcome == "answered" else None
         for observer in self._intake_observers:
             observer(IntakeObserved(message.channel, outcome, seconds, language))
+        log.info(
+            "intake: a %s message: %s in %.0f ms",
+            message.channel,
+            outcome,
+            seconds * 1000,
+            extra={"channel": message.channel, "reference": receipt.reference, "outcome": outcome},
+        )
         if not receipt.duplicate:
             self.outbox_written()
             if message.attachments:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,6 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 import bot as bot_module
 from channels.memory import MemoryChannel
+from router.logs import JsonFormatter
 from store import Database, open_database
 from store.config import StoreConfig
 from tests.conftest import ROOT, FakeClock, config_for_tests
@@ -58,7 +61,7 @@ async def scrape(client: TestClient) -> str:
 
 
 async def test_metrics_count_each_message_by_channel_and_decision(served: Served) -> None:
-    bot, memory, client = served
+    _, memory, client = served
     before = await scrape(client)
     assert sample(before, "city_intake_messages_total", channel="memory", decision="answered") is None
 
@@ -142,3 +145,30 @@ async def test_ready_only_with_the_database_at_head_and_a_faq(tmp_path: Path, cl
         )
         bot.db.current_revision = real  # type: ignore[method-assign]
         assert (await client.get("/readyz")).status == 200
+
+
+async def test_the_json_log_line_of_an_intake_says_what_happened_and_nothing_of_the_citizen(
+    served: Served, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, memory, _ = served
+    caplog.set_level(logging.INFO, logger="router.intake")
+    receipt = await memory.push(
+        "How do I throw away a sofa? call me on 010-1234-5678", sender="+821055501234"
+    )
+    [record] = [r for r in caplog.records if r.name == "router.intake"]
+    line = json.loads(JsonFormatter().format(record))
+    assert {k: line[k] for k in ("level", "logger", "channel", "reference", "outcome")} == {
+        "level": "INFO",
+        "logger": "router.intake",
+        "channel": "memory",
+        "reference": receipt.reference,
+        "outcome": line["outcome"],
+    }
+    assert line["outcome"] in ("answered", "review", "forwarded")
+    text = json.dumps(line)
+    assert "sofa" not in text and "1234" not in text and "5550" not in text
+    # The last guard: whatever a message quotes that looks like a number or an address is masked.
+    guarded = logging.LogRecord(
+        "x", logging.WARNING, "", 0, "Twilio: +82 10-5550-1234 or kim@example.com", (), None
+    )
+    assert json.loads(JsonFormatter().format(guarded))["message"] == "Twilio: [masked] or [masked]"
