@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from sqlalchemy import text
 
 import faq_commands
+import progress
 import routing_commands
 from channels import Channel, ChannelsConfig
 from channels.slack import SlackChannel
@@ -59,11 +60,10 @@ from knowledge.decision import Outcome, SensitiveRule, decide
 from knowledge.evaluate import calibrate_queries, evaluate_by_language, read_queries
 from knowledge.learning import KINDS
 from knowledge.reloader import newest
-from router import DepartmentConfig, Desk, Dispatcher, Notices, Router, RouterConfig, Staff
+from router import DepartmentConfig, Desk, Dispatcher, Notices, Router, RouterConfig, Staff, logs
 from router.calendar import WorkingCalendar
 from router.deskfeed import DeskFeed
 from router.host import RouterHost
-from router import logs
 from router.learning import FaqLearning
 from router.media import MediaFetcher
 from router.medialinks import MediaLinks
@@ -792,6 +792,7 @@ def _faq_calibrate(config: BotConfig, folder: Path, args: argparse.Namespace) ->
             queries_file=queries_path.name,
             default_language=config.router.default_language,
             sensitive=sensitive_rule(config),
+            progress=progress.terminal("scoring the labelled texts", unit="text"),
         )
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -912,7 +913,7 @@ async def _purge(config: BotConfig, base_dir: Path) -> int:
         return 0
     bot = await build(config, base_dir=base_dir, webchat=False, providers=False)
     try:
-        purged = await bot.sweeper.purge_once()
+        purged = await bot.sweeper.purge_once(progress=progress.terminal("purging", unit="ticket"))
     finally:
         await bot.db.close()
     print(

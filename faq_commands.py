@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+import progress
 from knowledge import KnowledgeBase, KnowledgeError, KnowledgeHolder, Matcher, detect_language, load_knowledge
 from knowledge.editor import EditError, NewQuestion, add_questions, questions_like
 from knowledge.importer import CsvImportError, ImportOptions, ImportResult, import_csv
@@ -244,7 +245,13 @@ def import_command(config: BotConfig, args: argparse.Namespace) -> int:
     )
     known = set(config.departments)
     try:
-        result = import_csv(content, source=str(source), options=options, known_departments=known)
+        result = import_csv(
+            content,
+            source=str(source),
+            options=options,
+            known_departments=known,
+            progress=progress.terminal("reading rows", unit="row"),
+        )
     except CsvImportError as exc:
         return _problems(f"{source}: cannot be imported; nothing was written:", exc.problems)
 

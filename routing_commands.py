@@ -23,6 +23,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import progress
 from faq_commands import read_department_map_file
 from knowledge.routing import (
     DepartmentModel,
@@ -159,7 +160,13 @@ async def import_command(config: BotConfig, base_dir: Path, args: argparse.Names
     db = await _open(config, base_dir)
     try:
         report = await import_examples(
-            db, rows, departments=departments, mapping=mapping, origin=Path(args.file).name, now=utcnow()
+            db,
+            rows,
+            departments=departments,
+            mapping=mapping,
+            origin=Path(args.file).name,
+            now=utcnow(),
+            progress=progress.terminal("storing examples", unit="row"),
         )
     finally:
         await db.close()
@@ -230,7 +237,8 @@ async def eval_command(config: BotConfig, base_dir: Path, args: argparse.Namespa
     texts, labels, times, source = await _examples(config, base_dir, args)
     model = _model(config, args.target_precision)
     started = time.perf_counter()
-    await asyncio.to_thread(model.fit, texts, labels, times=times)
+    fitting = progress.terminal("learning the department model", unit="fold")
+    await asyncio.to_thread(model.fit, texts, labels, times=times, progress=fitting)
     seconds = time.perf_counter() - started
     estimate = model.estimate
     assert estimate is not None

@@ -7,6 +7,7 @@ not be answered automatically (out of scope, or it needs a person).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -177,13 +178,16 @@ def calibrate_queries(
     default_language: str = "ko",
     sensitive: SensitiveRule = NO_SENSITIVE_RULE,
     base: Confidence | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Confidence:
     """`faq calibrate`: the thresholds (and, with enough texts, the models) for this matcher's
     knowledge base, starting from `base` (default: the shipped models)."""
     base = base or Confidence.default()
-    labelled = [
-        labelled_text(matcher, query.text, query.expect, default_language, sensitive) for query in queries
-    ]
+    labelled = []
+    for done, query in enumerate(queries, start=1):
+        labelled.append(labelled_text(matcher, query.text, query.expect, default_language, sensitive))
+        if progress is not None and (done % 50 == 0 or done == len(queries)):
+            progress(done, len(queries))
     in_scope = sum(query.expect is not None for query in queries)
     _, rate = traffic_weights(labelled, out_of_scope_rate)
 

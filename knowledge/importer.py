@@ -13,7 +13,7 @@ import io
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import yaml
@@ -122,6 +122,7 @@ def import_csv(
     source: str,
     options: ImportOptions,
     known_departments: Collection[str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ImportResult:
     """Read a CSV file's bytes (`source` names it in messages) into YAML files, or raise CsvImportError."""
     problems: list[Problem] = []
@@ -163,7 +164,9 @@ def import_csv(
     drafts: list[_Draft] = []
     seen_questions: dict[str, _Draft] = {}
     position = 0
-    for line, row in rows:
+    for done, (line, row) in enumerate(rows, start=1):
+        if progress is not None and (done % 100 == 0 or done == len(rows)):
+            progress(done, len(rows))
         if len(problems) >= _MAX_PROBLEMS:
             break
         if not any(cell.strip() for cell in row):

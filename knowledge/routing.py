@@ -34,7 +34,7 @@ import io
 import math
 import warnings
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -185,6 +185,7 @@ class DepartmentModel:
         departments: Sequence[str],
         *,
         times: Sequence[datetime] | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> DepartmentModel:
         """Learn from `texts` and the department of each; choose the threshold on held-out examples.
         `times` (when each example arrived) orders the forward validation and, with
@@ -220,8 +221,10 @@ class DepartmentModel:
         bias = np.zeros(len(classes))
         folds = StratifiedKFold(n_splits=_FOLDS, shuffle=True, random_state=self.seed)
         splits = list(folds.split(np.zeros(len(labels)), truth))
-        for train, held_out in splits:
+        for done, (train, held_out) in enumerate(splits, start=1):
             fold_weights, fold_bias = self._svm(matrix[train], truth[train], len(classes))
+            if progress is not None:
+                progress(done, len(splits))
             scores[held_out] = matrix[held_out] @ fold_weights.T + fold_bias
             weights += fold_weights / len(splits)
             bias += fold_bias / len(splits)

@@ -170,6 +170,7 @@ async def import_examples(
     mapping: Mapping[str, str],
     origin: str,
     now: datetime,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ImportReport:
     """Store a spreadsheet's rows as routing examples: a department is taken as written if it is
     configured, else through `mapping`, else the row is skipped (and counted in the report)."""
@@ -193,7 +194,7 @@ async def import_examples(
             )
         )
     async with db.transaction() as session:
-        report.added = await data.add_routing_examples(session, examples=examples)
+        report.added = await data.add_routing_examples(session, examples=examples, progress=progress)
     report.already_there = len(examples) - report.added
     return report
 

@@ -118,7 +118,7 @@ class Sweeper:
                 purged.contacts,
             )
 
-    async def purge_once(self) -> retention.Purged:
+    async def purge_once(self, progress: Callable[[int, int], None] | None = None) -> retention.Purged:
         """Purge everything past the retention period (nothing when the period is unset)."""
         config = self.router.config.retention
         if config.days is None:
@@ -130,6 +130,7 @@ class Sweeper:
             now=now,
             batch=config.batch,
             going_on=lambda: not self._stopped,
+            progress=progress,
         )
 
     async def sweep_once(self) -> SweepResult:

@@ -4,7 +4,7 @@ transaction decides what is one unit of work."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -676,12 +676,19 @@ def text_digest(text: str) -> str:
     return hashlib.sha256(" ".join(text.casefold().split()).encode("utf-8")).hexdigest()
 
 
-async def add_routing_examples(session: AsyncSession, *, examples: Sequence[RoutingExample]) -> int:
+async def add_routing_examples(
+    session: AsyncSession,
+    *,
+    examples: Sequence[RoutingExample],
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
     """Add imported examples, except those whose text and department are there already (an import
     run twice adds nothing the second time); returns how many were added."""
     added = 0
     seen: set[tuple[str, str]] = set()
-    for example in examples:
+    for done, example in enumerate(examples, start=1):
+        if progress is not None and (done % 100 == 0 or done == len(examples)):
+            progress(done, len(examples))
         example.digest = example.digest or text_digest(example.text)
         key = (example.digest, example.department)
         if key in seen:

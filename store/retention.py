@@ -72,6 +72,7 @@ async def purge_expired(
     now: datetime,
     batch: int,
     going_on: Callable[[], bool] = lambda: True,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Purged:
     """Purge everything that expired before `before`: tickets and messages a batch per transaction,
     then the contacts left with nothing (found by reading, so SQLite's writer is held only for
@@ -81,6 +82,8 @@ async def purge_expired(
         async with db.transaction() as session:
             purged = await purge_tickets_and_messages(session, before=before, now=now, limit=batch)
         total += purged
+        if progress is not None:
+            progress(total.tickets, 0)  # how many there are is not counted beforehand
         if not (purged.tickets or purged.messages):
             break
     after = 0
