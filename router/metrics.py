@@ -110,7 +110,7 @@ class _StoreGauges(Collector):
     def collect(self) -> Iterator[Metric]:
         outbox = GaugeMetricFamily(
             f"{PREFIX}_outbox",
-            "Outgoing messages in the outbox, by channel and state",
+            "Outgoing messages waiting (pending, sending) or failed for good, by channel and state",
             labels=["channel", "state"],
         )
         oldest = GaugeMetricFamily(

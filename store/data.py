@@ -863,9 +863,14 @@ class OutboxGauge:
 
 
 async def outbox_gauges(session: AsyncSession) -> list[OutboxGauge]:
-    """Outbox rows by channel and status, with the oldest one's creation time."""
-    query = select(Outbox.channel, Outbox.status, func.count(), func.min(Outbox.created_at)).group_by(
-        col(Outbox.channel), col(Outbox.status)
+    """Outbox rows still waiting (pending, sending) or failed for good, by channel and status, with
+    the oldest one's creation time. Sent rows are not counted: they only grow (the sends counter
+    says how many went out), and counting them would read every row ever sent at each scrape."""
+    live = (OutboxStatus.PENDING, OutboxStatus.SENDING, OutboxStatus.FAILED)
+    query = (
+        select(Outbox.channel, Outbox.status, func.count(), func.min(Outbox.created_at))
+        .where(col(Outbox.status).in_([s.value for s in live]))
+        .group_by(col(Outbox.channel), col(Outbox.status))
     )
     return [
         OutboxGauge(channel, status, rows, _aware(oldest))
