@@ -350,7 +350,9 @@ async def build(
     router.on_media(media.wake)
     desk = Desk(router)
     host = RouterHost(router, desk, clock=clock)
-    metrics = Metrics(db, cache_seconds=config.server.metrics_cache_seconds, clock=clock)
+    metrics = Metrics(
+        db, channels=sorted(adapters), cache_seconds=config.server.metrics_cache_seconds, clock=clock
+    )
     router.on_intake(metrics.intake)
     dispatcher.observers.append(metrics.send)
     knowledge.observers.append(metrics.faq_reload)

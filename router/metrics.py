@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -28,7 +28,12 @@ class Metrics:
     """One registry a bot (no process-wide default: tests build several bots in one process)."""
 
     def __init__(
-        self, db: Database, *, cache_seconds: float = 5.0, clock: Callable[[], datetime] = utcnow
+        self,
+        db: Database,
+        *,
+        channels: Sequence[str] = (),
+        cache_seconds: float = 5.0,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.registry = CollectorRegistry()
         self.messages = Counter(
@@ -61,7 +66,7 @@ class Metrics:
             ["language"],
             registry=self.registry,
         )
-        self._store = _StoreGauges(db, cache_seconds=cache_seconds, clock=clock)
+        self._store = _StoreGauges(db, channels=channels, cache_seconds=cache_seconds, clock=clock)
         self.registry.register(self._store)
 
     def intake(self, seen: IntakeObserved) -> None:
@@ -87,8 +92,11 @@ class _StoreGauges(Collector):
     """Gauges read from the store. prometheus_client collects synchronously; the store is async: the
     scrape handler refreshes the snapshot first, and collect() reports it."""
 
-    def __init__(self, db: Database, *, cache_seconds: float, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, db: Database, *, channels: Sequence[str], cache_seconds: float, clock: Callable[[], datetime]
+    ) -> None:
         self._db = db
+        self._channels = tuple(channels)  # each has an oldest-pending age, 0 when nothing waits
         self._cache_seconds = cache_seconds
         self._clock = clock
         self._read_at = float("-inf")
@@ -118,7 +126,7 @@ class _StoreGauges(Collector):
             "Age of the oldest message still waiting to be sent, by channel (0: none waits)",
             labels=["channel"],
         )
-        waiting: dict[str, float] = {}
+        waiting: dict[str, float] = dict.fromkeys(self._channels, 0.0)
         for gauge in self._outbox:
             outbox.add_metric([gauge.channel, gauge.status], gauge.rows)
             if gauge.status in (OutboxStatus.PENDING, OutboxStatus.SENDING) and gauge.oldest is not None:
