@@ -437,7 +437,11 @@ def plan_learning(
     return plan
 
 
-async def learn_command(config: BotConfig, base_dir: Path, args: argparse.Namespace) -> int:
+def _faq_to_learn_into(
+    config: BotConfig, base_dir: Path, args: argparse.Namespace
+) -> tuple[Path, set[str], datetime | None, KnowledgeBase] | int:
+    """The FAQ folder, its departments, --since and the base as the files have it; or the exit
+    status of a bad --since or a broken FAQ (said on stderr)."""
     folder = _resolve(base_dir, config.knowledge.path)
     known = set(config.departments)
     try:
@@ -447,6 +451,14 @@ async def learn_command(config: BotConfig, base_dir: Path, args: argparse.Namesp
         return _error(str(exc))
     except KnowledgeError as exc:
         return _problems(f"{folder}: fix the FAQ first; it has {len(exc.problems)} problem(s):", exc.problems)
+    return folder, known, since, base
+
+
+async def learn_command(config: BotConfig, base_dir: Path, args: argparse.Namespace) -> int:
+    loaded = _faq_to_learn_into(config, base_dir, args)
+    if isinstance(loaded, int):
+        return loaded
+    folder, known, since, base = loaded
     db = await _open(config, base_dir)
     try:
         async with db.session() as session:
@@ -499,15 +511,10 @@ async def learn_command(config: BotConfig, base_dir: Path, args: argparse.Namesp
 async def fold_learned_command(config: BotConfig, base_dir: Path, args: argparse.Namespace) -> int:
     """`faq learn` with knowledge.learning on: the learned questions in the store go into the YAML
     files (layout kept), and are marked as folded there."""
-    folder = _resolve(base_dir, config.knowledge.path)
-    known = set(config.departments)
-    try:
-        since = _since(args.since, config.router.zone, default=None)
-        base = load_knowledge(folder, known_departments=known)
-    except ValueError as exc:
-        return _error(str(exc))
-    except KnowledgeError as exc:
-        return _problems(f"{folder}: fix the FAQ first; it has {len(exc.problems)} problem(s):", exc.problems)
+    loaded = _faq_to_learn_into(config, base_dir, args)
+    if isinstance(loaded, int):
+        return loaded
+    folder, known, since, base = loaded
     db = await _open(config, base_dir)
     try:
         async with db.session() as session:
