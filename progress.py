@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from typing import NoReturn
 
 from tqdm import tqdm
 
@@ -13,12 +14,14 @@ Progress = Callable[[int, int], None]
 
 
 def terminal(what: str, unit: str = "it") -> Progress:
-    bar: tqdm[object] | None = None
+    bars: list[tqdm[NoReturn]] = []  # made at the first update, when the total is known
 
     def update(done: int, total: int) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = tqdm(total=total or None, desc=what, unit=unit, disable=None, leave=False, file=sys.stderr)
+        if not bars:
+            bars.append(
+                tqdm(total=total or None, desc=what, unit=unit, disable=None, leave=False, file=sys.stderr)
+            )
+        bar = bars[0]
         bar.update(done - bar.n)
         if total and done >= total:
             bar.close()
