@@ -755,7 +755,10 @@ async def _describe_learning(
             counts = await data.count_faq_labels(session)
             fit = await data.latest_faq_fit(session)
     except Exception as exc:  # a store not created yet, or not reachable: the files are checked anyway
-        return f"learning from staff: the store cannot tell ({type(exc).__name__})"
+        return (
+            f"learning from staff: the store could not be read ({type(exc).__name__}); a new one is set up "
+            "by the server's start or `bot.py db upgrade`"
+        )
     finally:
         await db.close()
     labels = ", ".join(f"{counts.get(kind, 0)} {kind}" for kind in KINDS)
