@@ -54,7 +54,7 @@ from knowledge import (
     detect_language,
     load_knowledge,
 )
-from knowledge.calibration import Confidence, knowledge_fingerprint
+from knowledge.calibration import CALIBRATION_FILE, Confidence, knowledge_fingerprint
 from knowledge.calibration import save as save_calibration
 from knowledge.decision import Outcome, SensitiveRule, decide
 from knowledge.evaluate import calibrate_queries, evaluate_by_language, read_queries
@@ -675,6 +675,10 @@ def cmd_faq(config: BotConfig, base_dir: Path, args: argparse.Namespace) -> int:
     if args.action == "check":
         print(f"OK: {len(base)} entries in {len(base.files)} files under {path}")
         print(_describe_confidence(matcher.confidence, base))
+        if matcher.confidence.report is None and (path / CALIBRATION_FILE).is_file():
+            print(
+                f"  {CALIBRATION_FILE} was written for an older matcher and is not used: run `faq calibrate`"
+            )
         if config.knowledge.learning.enabled:
             print(asyncio.run(_describe_learning(config, base_dir, matcher.confidence, base)))
         return 0

@@ -65,6 +65,11 @@ EXACT_PROBABILITY = 0.99
 TOP_FEATURES = ("score", "lead")
 
 
+class OutdatedCalibration(ValueError):
+    """A calibration file written for another version of the matcher: well formed, but its numbers
+    mean nothing to this one."""
+
+
 @dataclass(frozen=True)
 class CalibrationReport:
     """Where the thresholds came from and what they gave on the labelled texts (out of fold)."""
@@ -174,9 +179,9 @@ class Confidence:
         except ValueError as exc:
             raise ValueError(f"not JSON: {exc}") from exc
         if not isinstance(data, dict) or data.get("version") != VERSION:
-            raise ValueError(f"not a version {VERSION} calibration file: run `faq calibrate` again")
+            raise OutdatedCalibration(f"not a version {VERSION} calibration file: run `faq calibrate` again")
         if data.get("features") != list(FEATURES) or data.get("top_features") != list(TOP_FEATURES):
-            raise ValueError("made for other matcher signals: run `faq calibrate` again")
+            raise OutdatedCalibration("made for other matcher signals: run `faq calibrate` again")
         try:
             weights = tuple(float(w) for w in data["weights"])
             top_weights = tuple(float(w) for w in data["top_weights"])

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from pathlib import Path
 
-from knowledge.calibration import CALIBRATION_FILE, Confidence
+from knowledge.calibration import CALIBRATION_FILE, Confidence, OutdatedCalibration
 from knowledge.learning import Label, merge
 from knowledge.loader import KnowledgeError, Problem, find_yaml_files, load_knowledge
 from knowledge.matcher import Matcher
@@ -175,6 +175,11 @@ class KnowledgeHolder:
             return self._default_confidence
         try:
             return Confidence.from_json(path.read_text(encoding="utf-8"))
+        except OutdatedCalibration as exc:
+            # After an upgrade: the service keeps running on the default thresholds until someone
+            # calibrates again (a broken file, below, is an edit to fix, like a broken FAQ).
+            logger.warning("%s is outdated (%s); using the default confidence model", path, exc)
+            return self._default_confidence
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             raise KnowledgeError([Problem(CALIBRATION_FILE, None, None, str(exc))]) from exc
 

@@ -181,3 +181,14 @@ def test_the_fingerprint_changes_with_the_questions() -> None:
     assert knowledge_fingerprint(base) != knowledge_fingerprint(
         KnowledgeBase(entries=(changed, *entries()[1:]))
     )
+
+
+def test_a_calibration_of_an_older_matcher_is_set_aside_not_fatal(tmp_path: Path) -> None:
+    """After an upgrade the bot starts on the default thresholds (and says so), where a broken file,
+    an administrator's edit, is refused."""
+    (tmp_path / "civil.yaml").write_text(GOOD, encoding="utf-8")
+    (tmp_path / CALIBRATION_FILE).write_text(json.dumps({"version": 1, "weights": []}), encoding="utf-8")
+    default = Confidence.default(0.7, 0.3)
+    holder = KnowledgeHolder(tmp_path, default_confidence=default)
+    holder.load()
+    assert holder.current[1].confidence == default
