@@ -91,6 +91,38 @@ class CalibrationReport:
     # "kept": a refit from staff's labels that found too little evidence to move the thresholds.
     models: str = "refitted"
 
+    @classmethod
+    def of(
+        cls,
+        chosen: Thresholds,
+        models: str,
+        *,
+        source: str,
+        texts: int,
+        in_scope: int,
+        target_precision: float,
+        review_precision: float,
+        out_of_scope_rate: float,
+        base: KnowledgeBase,
+    ) -> CalibrationReport:
+        """The report of thresholds chosen now on `texts` labelled texts from `source`."""
+        return cls(
+            calibrated_at=now_iso(),
+            queries_file=source,
+            queries=texts,
+            in_scope=in_scope,
+            target_precision=target_precision,
+            review_precision=review_precision,
+            out_of_scope_rate=round(out_of_scope_rate, 4),
+            knowledge_entries=len(base),
+            knowledge_fingerprint=knowledge_fingerprint(base),
+            precision=chosen.precision,
+            coverage=chosen.coverage,
+            out_of_scope_answered=chosen.out_of_scope_answered,
+            review_share=chosen.review_share,
+            models=models,
+        )
+
 
 @dataclass(frozen=True)
 class Confidence:

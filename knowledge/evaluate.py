@@ -17,8 +17,6 @@ from knowledge.calibration import (
     Labelled,
     Thresholds,
     fit,
-    knowledge_fingerprint,
-    now_iso,
     traffic_weights,
 )
 from knowledge.decision import NO_SENSITIVE_RULE, FaqDecision, SensitiveRule, decide
@@ -192,21 +190,16 @@ def calibrate_queries(
     _, rate = traffic_weights(labelled, out_of_scope_rate)
 
     def describe(chosen: Thresholds, models: str) -> CalibrationReport:
-        return CalibrationReport(
-            calibrated_at=now_iso(),
-            queries_file=queries_file,
-            queries=len(queries),
+        return CalibrationReport.of(
+            chosen,
+            models,
+            source=queries_file,
+            texts=len(queries),
             in_scope=in_scope,
             target_precision=target_precision,
             review_precision=review_precision,
-            out_of_scope_rate=round(rate, 4),
-            knowledge_entries=len(matcher.entries),
-            knowledge_fingerprint=knowledge_fingerprint(KnowledgeBase(entries=matcher.entries)),
-            precision=chosen.precision,
-            coverage=chosen.coverage,
-            out_of_scope_answered=chosen.out_of_scope_answered,
-            review_share=chosen.review_share,
-            models=models,
+            out_of_scope_rate=rate,
+            base=KnowledgeBase(entries=matcher.entries),
         )
 
     return fit(

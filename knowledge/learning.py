@@ -30,9 +30,7 @@ from knowledge.calibration import (
     Thresholds,
     evidently_below,
     fit,
-    knowledge_fingerprint,
     measure,
-    now_iso,
     outcomes,
     traffic_weights,
 )
@@ -175,24 +173,18 @@ def refit(
     found = [item for item in labelled if item is not None]
     weights, rate = traffic_weights(found, settings.out_of_scope_rate)
     in_scope = sum(item.in_scope for item in found)
-    fingerprint = knowledge_fingerprint(base)
 
     def describe(chosen: Thresholds, models: str) -> CalibrationReport:
-        return CalibrationReport(
-            calibrated_at=now_iso(),
-            queries_file=describe_source,
-            queries=len(found),
+        return CalibrationReport.of(
+            chosen,
+            models,
+            source=describe_source,
+            texts=len(found),
             in_scope=in_scope,
             target_precision=settings.target_precision,
             review_precision=settings.review_precision,
-            out_of_scope_rate=round(rate, 4),
-            knowledge_entries=len(base),
-            knowledge_fingerprint=fingerprint,
-            precision=chosen.precision,
-            coverage=chosen.coverage,
-            out_of_scope_answered=chosen.out_of_scope_answered,
-            review_share=chosen.review_share,
-            models=models,
+            out_of_scope_rate=rate,
+            base=base,
         )
 
     fitted = fit(
