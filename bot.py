@@ -58,7 +58,7 @@ from knowledge.calibration import CALIBRATION_FILE, Confidence, knowledge_finger
 from knowledge.calibration import save as save_calibration
 from knowledge.decision import Outcome, SensitiveRule, decide
 from knowledge.evaluate import calibrate_queries, evaluate_by_language, read_queries
-from knowledge.learning import KINDS
+from knowledge.learning import describe_counts
 from knowledge.reloader import newest
 from router import DepartmentConfig, Desk, Dispatcher, Notices, Router, RouterConfig, Staff, logs
 from router.calendar import WorkingCalendar
@@ -238,7 +238,7 @@ class Bot:
         self._tasks.append(asyncio.create_task(self.media.run(), name="media"))
         if self.config.router.routing.enabled:  # learns in a worker thread; no model until it has one
             self._tasks.append(asyncio.create_task(self.router.learner.run(), name="routing"))
-        if self.config.knowledge.learning.enabled and self.router.learning is not None:
+        if self.router.learning is not None:
             self._tasks.append(asyncio.create_task(self.router.learning.run(), name="faq-learning"))
         if sweeps:
             self.sweeper.start()
@@ -297,16 +297,17 @@ async def build(
         calendar=WorkingCalendar(config.router.calendar, config.router.zone),
         clock=clock,
     )
-    router.learning = FaqLearning(
-        db,
-        knowledge,
-        config.knowledge.learning,
-        sensitive=router.sensitive_rule,
-        default_language=config.router.default_language,
-        zone=config.router.zone,
-        settle_hours=config.router.lifecycle.reopen_window_hours,
-        clock=clock,
-    )
+    if config.knowledge.learning.enabled:
+        router.learning = FaqLearning(
+            db,
+            knowledge,
+            config.knowledge.learning,
+            sensitive=router.sensitive_rule,
+            default_language=config.router.default_language,
+            zone=config.router.zone,
+            settle_hours=config.router.lifecycle.reopen_window_hours,
+            clock=clock,
+        )
     adapters: dict[str, Channel] = {}
     if webchat and config.channels.webchat.enabled:
         adapters["webchat"] = WebchatChannel(config.channels.webchat, router.conversation)
@@ -714,7 +715,7 @@ def cmd_faq(config: BotConfig, base_dir: Path, args: argparse.Namespace) -> int:
 
 def sensitive_rule(config: BotConfig) -> SensitiveRule:
     """The router's rule for sensitive reports, for the FAQ tools to decide as the router does."""
-    return SensitiveRule.of(config.router.sensitive.keywords, config.router.sensitive.department)
+    return config.router.sensitive.rule()
 
 
 def _describe_confidence(confidence: Confidence, base: KnowledgeBase) -> str:
@@ -765,8 +766,7 @@ async def _describe_learning(
         )
     finally:
         await db.close()
-    labels = ", ".join(f"{counts.get(kind, 0)} {kind}" for kind in KINDS)
-    lines = [f"learning from staff: labels {labels}"]
+    lines = [f"learning from staff: labels {describe_counts(counts)}"]
     fitted = Confidence.from_json(fit.confidence) if fit is not None and fit.confidence else None
     if fitted is None or fitted.report is None:
         lines.append(

@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -38,7 +37,7 @@ import progress
 from knowledge import KnowledgeBase, KnowledgeError, KnowledgeHolder, Matcher, detect_language, load_knowledge
 from knowledge.editor import EditError, NewQuestion, add_questions, questions_like
 from knowledge.importer import CsvImportError, ImportOptions, ImportResult, import_csv
-from knowledge.learning import KINDS
+from knowledge.learning import PERSONAL, describe_counts
 from knowledge.loader import find_yaml_files
 from knowledge.text import normalize
 from store import Database, data, open_database, utcnow
@@ -51,12 +50,6 @@ LEARNED = "faq_learned"  # the ticket event that marks a question as learned
 # Forwards that the FAQ had nothing for: no entry came close (triage), or a keyword rule or the
 # department model chose. A forward for an entry with handoff: always ("faq:<id>") is not a gap.
 GAP_REASONS = ("triage", "keyword:", "model")
-# A question that looks like it carries personal data is never copied into the FAQ files.
-_PERSONAL = re.compile(
-    r"\d{2,4}[-. ]?\d{3,4}[-. ]?\d{4}"  # a phone number
-    r"|[\w.+-]+@[\w-]+\.[\w.-]+"  # an e-mail address
-    r"|\d{6}[- ]?[1-4]\d{6}"  # a resident registration number
-)
 
 
 def add_parsers(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -418,7 +411,7 @@ def plan_learning(
             plan.skip("no text (a photo or location only)", answer.reference)
         elif len(text) > max_chars:
             plan.skip(f"longer than {max_chars} characters (--max-chars)", answer.reference)
-        elif _PERSONAL.search(text):
+        elif PERSONAL.search(text):
             plan.skip("looks like personal data (a phone number, e-mail or ID number)", answer.reference)
         else:
             owners = {entry.id for entry, _ in questions_like(base, text)}
@@ -581,8 +574,7 @@ async def learned_command(config: BotConfig, base_dir: Path, args: argparse.Name
         print(f'{row.id:>6}  {when}  {what:<12} {row.entry_id:<28} [{row.language}] "{row.text}"')
     if not rows:
         print("(nothing learned)" if not args.all else "(no labels)")
-    kinds = ", ".join(f"{counts.get(kind, 0)} {kind}" for kind in KINDS)
-    print(f"labels in use: {kinds}")
+    print(f"labels in use: {describe_counts(counts)}")
     if fit is not None and fit.confidence:
         when = fit.fitted_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
         print(f"thresholds last refitted {when} from {fit.labels} labels")

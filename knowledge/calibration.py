@@ -181,13 +181,6 @@ class Confidence:
     def with_thresholds(self, answer: float, review: float, report: CalibrationReport | None) -> Confidence:
         return replace(self, answer_threshold=answer, review_threshold=review, report=report)
 
-    def models_fingerprint(self) -> str:
-        """Changes when either model changes: thresholds fitted for one pair mean nothing for another."""
-        numbers = [
-            round(w, 6) for w in (*self.weights, self.intercept, *self.top_weights, self.top_intercept)
-        ]
-        return hashlib.sha256(json.dumps(numbers).encode()).hexdigest()[:16]
-
     def to_json(self) -> str:
         data: dict[str, Any] = {
             "version": VERSION,
@@ -271,8 +264,6 @@ class _Candidate(Protocol):
 # The models are refitted on a city's own texts only when there are this many in scope; below that the
 # shipped ones rank and judge better than a fit on a few dozen texts (thresholds are still chosen).
 MIN_TEXTS_TO_REFIT = 300
-# A threshold is taken only where the texts at or above it are right at least the target share of the
-# time by the Wilson lower bound (one standard error) too: a few lucky texts cannot lower a threshold.
 
 
 @dataclass(frozen=True)
@@ -507,8 +498,9 @@ def lowest_threshold(found: Sequence[Outcome], target: float, above: float) -> f
         correct += outcome.weight * outcome.correct
         following = ranked[index + 1].probability if index + 1 < len(ranked) else -1.0
         # Only between two different probabilities can a threshold separate them.
+        # The lower bound of the share right, not the share itself: a few lucky texts cannot lower it.
         evident = _wilson_lower(correct * scale, taken * scale) >= target
-        if following < outcome.probability and correct / taken >= target and evident:
+        if following < outcome.probability and evident:
             threshold = outcome.probability
     # Rounded down, so that the text the threshold was taken from still reaches it.
     return math.floor(threshold * 1e6) / 1e6

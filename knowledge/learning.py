@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from knowledge.calibration import (
@@ -73,6 +73,11 @@ class Label:
     def expect(self) -> str | None:
         """The entry the text must be answered with, or None: it must not be answered automatically."""
         return self.entry_id if self.kind in (POSITIVE, ACCEPTED) else None
+
+
+def describe_counts(counts: Mapping[str, int]) -> str:
+    """Labels by kind, every kind named: "12 positive, 40 accepted, 3 negative, 5 out_of_scope"."""
+    return ", ".join(f"{counts.get(kind, 0)} {kind}" for kind in KINDS)
 
 
 def may_become_variant(text: str) -> str | None:
@@ -153,7 +158,7 @@ def refit(
             f"too few labels to refit from: {len(labels)} ({out_of_scope} not to be answered); "
             f"at least {settings.min_labels} ({settings.min_out_of_scope} not to be answered) are needed"
         )
-    if labels and all(label.expect is None for label in labels):
+    if all(label.expect is None for label in labels):
         raise ValueError("no label says which entry answers a text: nothing to refit from")
     order = list(range(len(labels)))
     random.Random(120).shuffle(order)

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from knowledge.decision import SensitiveRule
 from router.calendar import CalendarConfig
 
 
@@ -90,6 +91,9 @@ class SensitiveConfig(BaseModel):
     # The restricted inbox; None sends them to the triage department, still flagged and hidden.
     department: str | None = None
     keywords: list[str] = Field(default_factory=list)
+
+    def rule(self) -> SensitiveRule:
+        return SensitiveRule.of(self.keywords, self.department)
 
 
 class LifecycleConfig(BaseModel):

@@ -33,7 +33,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from channels.base import Button, ConversationItem, InboundMessage, OutboundMessage, Receipt
 from knowledge import FaqEntry, KnowledgeHolder, Match, detect_language
-from knowledge.decision import FaqDecision, SensitiveRule, decide
+from knowledge.decision import FaqDecision, decide
 from router.calendar import WorkingCalendar
 from router.config import DepartmentConfig, RouterConfig
 from router.departments import Route, choose_department, department_rules
@@ -131,7 +131,7 @@ class Router:
         self.clock = clock
         self._rules = department_rules(departments)
         restricted = config.sensitive.department or config.triage_department
-        self.sensitive_rule = SensitiveRule.of(config.sensitive.keywords, config.sensitive.department)
+        self.sensitive_rule = config.sensitive.rule()
         # The learned department model never picks the triage desk or the restricted inbox: a text it
         # is unsure of goes to triage anyway, and only a sensitive report goes to the restricted one.
         self.learner = DepartmentLearner(
@@ -144,7 +144,7 @@ class Router:
         self._media_listeners: list[Callable[[], None]] = []
         self._intake_observers: list[Callable[[IntakeObserved], None]] = []
         self.desk_feed: DeskFeed | None = None  # set when a staff channel (Slack) is on
-        self.learning: FaqLearning | None = None  # set by the composition root (bot.py)
+        self.learning: FaqLearning | None = None  # set by the composition root when learning is on
 
     def on_outbox(self, listener: Callable[[], None]) -> None:
         """Call `listener` after each commit that queued outgoing messages (wakes the dispatcher)."""

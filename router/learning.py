@@ -70,10 +70,6 @@ class FaqLearning:
         self._lock = asyncio.Lock()
         self._refitting = asyncio.Lock()  # one refit at a time, so a second sees the first's result
 
-    @property
-    def enabled(self) -> bool:
-        return self.config.enabled
-
     # --- recording, in the caller's transaction -----------------------------------------------
 
     async def record(
@@ -86,8 +82,8 @@ class FaqLearning:
         actor: str,
         actor_name: str | None = None,
     ) -> FaqLabel | None:
-        """Label the ticket's first citizen text; None when learning is off or there is nothing to label."""
-        if not self.enabled or not entry_id or ticket.id is None or ticket.sensitive:
+        """Label the ticket's first citizen text; None when there is nothing to label."""
+        if not entry_id or ticket.id is None or ticket.sensitive:
             return None
         first = await data.first_inbound(session, ticket_id=ticket.id)
         text = " ".join(first.text.split()) if first is not None else ""
