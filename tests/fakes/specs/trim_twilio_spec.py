@@ -1,9 +1,10 @@
 """Make twilio_api_v2010.json here: the part of Twilio's OpenAPI description that tests/fakes/twilio.py uses.
 
-    .venv/bin/python tests/fakes/specs/trim_twilio_spec.py [SOURCE.json]
+    .venv/bin/python tests/fakes/specs/trim_twilio_spec.py SOURCE.json
 
 SOURCE is twilio_api_v2010.json from https://github.com/twilio/twilio-oai (spec/json/, MIT licence,
-see TWILIO-LICENSE.txt); by default ../shared/specs/twilio/twilio_api_v2010.json beside the clone.
+see TWILIO-LICENSE.txt), wherever a maintainer has it. Only this script reads it, by hand: the tests
+read the trimmed copy here.
 Kept: `openapi`, `info`, `servers`, the paths below whole (every operation: the fake answers 405
 for a method not in the path item) and every component schema they or ROOT_SCHEMAS reach through
 `$ref`, followed recursively. If the fake starts reading more of the spec, add it here and rerun.
@@ -17,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_SOURCE = HERE.parents[2].parent / "shared" / "specs" / "twilio" / "twilio_api_v2010.json"
 TARGET = HERE / "twilio_api_v2010.json"
 
 TOP_LEVEL = ("openapi", "info", "servers")
@@ -57,10 +57,10 @@ def trim(source: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) > 2:
+    if len(argv) != 2:
         print(__doc__, file=sys.stderr)
         return 2
-    source_path = Path(argv[1]) if len(argv) == 2 else DEFAULT_SOURCE
+    source_path = Path(argv[1])
     source = json.loads(source_path.read_text(encoding="utf-8"))
     trimmed = trim(source)
     TARGET.write_text(
