@@ -12,7 +12,7 @@ import abc
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal, Protocol
 
 from aiohttp import web
@@ -235,6 +235,11 @@ class BadRequest(ValueError):
     """A webhook body that cannot be understood: answered with 400."""
 
 
+def as_utc(at: datetime) -> datetime:
+    """`at` as an aware UTC time; a naive one (as SQLite gives them back) is taken to be UTC already."""
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
 def buttons_as_text(text: str, buttons: Sequence[Button]) -> str:
     """The plain-text fallback for channels without buttons: the options on a line, as replies."""
     if not buttons:
@@ -249,6 +254,7 @@ class Channel(abc.ABC):
     name: ClassVar[str]
     supports_buttons: ClassVar[bool] = False
     fetches_media: ClassVar[bool] = False  # implements `fetch_media`
+    can_find_sent: ClassVar[bool] = False  # implements `find_sent`
 
     def __init__(self, rate_limit: RateLimit | None = None) -> None:
         self._host: ChannelHost | None = None
@@ -278,6 +284,12 @@ class Channel(abc.ABC):
     @abc.abstractmethod
     async def send(self, message: OutboundMessage) -> SendResult:
         """Deliver one message, or raise a `SendError` saying whether to try again."""
+
+    async def find_sent(self, message: OutboundMessage, *, since: datetime) -> SendResult | None:
+        """Whether `message` reached the provider in an attempt begun at `since` whose outcome was never
+        recorded (the process died mid-send): its result when the provider has it, None when it does not.
+        Raise a `SendError` when the provider cannot be asked now (the dispatcher then retries later)."""
+        raise NotImplementedError
 
     def on_sent(self, message: OutboundMessage) -> None:
         """Called once the message is recorded as sent (after `send` returned and that committed)."""
