@@ -8,20 +8,22 @@ Twilio carries our idempotency key, so a report matches even if it overtakes the
 
 Outbound: the async Twilio client. A text longer than `max_segments` goes as several messages cut
 at paragraph, sentence, then word boundaries; the dispatcher paces by segments (`send_cost`).
+Whether a send the process died in reached Twilio is asked of Twilio's message list (`find_sent`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from types import SimpleNamespace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 from urllib.parse import parse_qsl, urlencode
 
 import aiohttp
@@ -48,6 +50,7 @@ from channels.base import (
     SendResult,
     TransientSendError,
     WebhookChannel,
+    as_utc,
     buttons_as_text,
 )
 from channels.segments import sms_segments
@@ -68,6 +71,12 @@ HELP_WORDS = ("HELP", "INFO")
 OPTED_OUT, INVALID_NUMBER, NOT_MOBILE = 21610, 21211, 21614
 _MAX_MEDIA = 10  # Twilio sends at most ten media per message
 _REMEMBERED_SENDS = 1000  # keys whose first parts went out, so a retry does not repeat them
+# find_sent: a message Twilio took after `since` may show a date_created a little before it (Twilio's
+# clock against ours; RFC 2822 dates in whole seconds). Short on purpose: the same text sent to the
+# same number by the row before, within this margin, would pass for this one.
+_CLOCK_SKEW = timedelta(seconds=10)
+_FIND_PAGE = 100  # messages a page when listing what went to one number
+_FIND_LIMIT = 1000  # ... and at most this many, newest first
 
 _ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
 _SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
@@ -197,6 +206,15 @@ def _retry_after(headers: CIMultiDictProxy[str] | None) -> float | None:
         return None
 
 
+class _Listed(NamedTuple):
+    """A message in Twilio's list, as find_sent compares it."""
+
+    at: datetime  # date_created, in whole seconds
+    order: int  # within one second: Twilio lists newest first, so the later listed, the older
+    body: str
+    sid: str
+
+
 async def _remember_headers(
     session: aiohttp.ClientSession, context: SimpleNamespace, params: aiohttp.TraceRequestEndParams
 ) -> None:
@@ -208,6 +226,7 @@ async def _remember_headers(
 class SmsChannel(WebhookChannel):
     name: ClassVar[str] = "sms"
     fetches_media: ClassVar[bool] = True
+    can_find_sent: ClassVar[bool] = True
 
     def __init__(self, config: SmsConfig, *, public_url: str) -> None:
         super().__init__(config.rate_limit.to_rate_limit())
@@ -369,6 +388,20 @@ class SmsChannel(WebhookChannel):
     def _parts(self, message: OutboundMessage) -> list[str]:
         return split_sms(buttons_as_text(message.text, message.buttons), self.config.max_segments)
 
+    def _content(self, message: OutboundMessage) -> tuple[list[str], list[str]]:
+        """What `send` hands Twilio: the body of each message (a long text is several) and the media
+        URLs, which go with the first. No text: one message of media alone, without a body."""
+        media = [a.url for a in message.attachments if a.url.startswith(("https://", "http://"))]
+        return self._parts(message), media
+
+    def _remembered(self, key: str) -> list[str]:
+        """The sids of the parts of `key` that Twilio took (kept for the most recent keys)."""
+        sids = self._sent_parts.setdefault(key, [])
+        self._sent_parts.move_to_end(key)
+        while len(self._sent_parts) > _REMEMBERED_SENDS:
+            self._sent_parts.popitem(last=False)
+        return sids
+
     def send_cost(self, message: OutboundMessage) -> int:
         return max(1, sum(sms_segments(part) for part in self._parts(message)))
 
@@ -380,14 +413,10 @@ class SmsChannel(WebhookChannel):
         client = self._client
         if client is None:
             raise TransientSendError("the SMS channel is not running")
-        parts = self._parts(message)
-        media = [a.url for a in message.attachments if a.url.startswith(("https://", "http://"))]
+        parts, media = self._content(message)
         if not parts and not media:
             raise PermanentSendError("nothing to send: no text and no media URL")
-        sids = self._sent_parts.setdefault(message.idempotency_key, [])
-        self._sent_parts.move_to_end(message.idempotency_key)
-        while len(self._sent_parts) > _REMEMBERED_SENDS:
-            self._sent_parts.popitem(last=False)
+        sids = self._remembered(message.idempotency_key)
         for index in range(len(sids), max(1, len(parts))):
             sids.append(await self._create(client, message, parts, index, media))
         return SendResult(provider_message_id=sids[0])
@@ -411,23 +440,103 @@ class SmsChannel(WebhookChannel):
         if self.status_callbacks:
             callback = self._callback_url(message.idempotency_key, index + 1, max(1, len(parts)))
             arguments["status_callback"] = callback
+        async with self._calling():
+            created = await client.messages.create_async(**arguments)
+        sid: str = created.sid
+        return sid
+
+    @contextlib.asynccontextmanager
+    async def _calling(self) -> AsyncIterator[None]:
+        """One exchange with Twilio (a send, a listing) within the timeout, its failures as SendErrors."""
         headers: list[CIMultiDictProxy[str]] = []
         token = _response_headers.set(headers)
         try:
             async with asyncio.timeout(self.config.timeout_seconds):
-                created = await client.messages.create_async(**arguments)
+                yield
         except TwilioException as exc:
             raise _send_error(exc, headers[-1] if headers else None) from exc
         except TimeoutError as exc:
             raise TransientSendError(f"Twilio did not answer within {self.config.timeout_seconds}s") from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise TransientSendError(f"Twilio could not be reached: {type(exc).__name__}: {exc}") from exc
-        except ValueError as exc:  # a 2xx whose body is not the JSON resource
+        except ValueError as exc:  # a 2xx whose body is not the JSON expected
             raise TransientSendError(f"Twilio's answer could not be read: {exc}") from exc
         finally:
             _response_headers.reset(token)
-        sid: str = created.sid
-        return sid
+
+    async def find_sent(self, message: OutboundMessage, *, since: datetime) -> SendResult | None:
+        """Look in Twilio's list of messages to the recipient from our sender for those created since
+        the attempt began (less `_CLOCK_SKEW`) whose body is exactly what `send` would send, part by
+        part in order. Every part there: the first one's sid, as `send` returns it. Only the first
+        few: they are remembered, so the `send` that follows sends just the rest, and None is returned.
+
+        A text is matched, not a key (the list shows nothing of ours but the text), so a body Twilio
+        stores otherwise (a Messaging Service's link shortening or Smart Encoding may rewrite it; body
+        redaction blanks it) is not found, and the message goes again as before. A message of media
+        alone is matched by its empty body."""
+        client = self._client
+        if client is None:
+            raise TransientSendError("the SMS channel is not running")
+        key = message.idempotency_key
+        parts, media = self._content(message)
+        if not parts and not media:
+            return None  # `send` refuses it: nothing can have gone out
+        bodies = parts or [""]
+        known = list(self._sent_parts.get(key, ()))  # parts this process saw Twilio take
+        taken, found = set(known), []
+        if len(known) < len(bodies):
+            after = as_utc(since) - _CLOCK_SKEW
+            # Oldest first: the parts were created one after another (and may repeat a text).
+            pool = sorted(await self._sent_to(client, message.recipient, after))
+            for body in bodies[len(known) :]:
+                match = next(
+                    (m for m in pool if m.at >= after and m.body == body and m.sid not in taken), None
+                )
+                if match is None:
+                    break
+                after = match.at
+                taken.add(match.sid)
+                found.append(match.sid)
+        sids = known + found
+        if len(sids) == len(bodies):
+            self._sent_parts.pop(key, None)
+            return SendResult(provider_message_id=sids[0])
+        if sids:
+            log.info(
+                "sms: %d of %d parts of %s reached Twilio; a send sends the rest", len(sids), len(bodies), key
+            )
+            self._remembered(key)[:] = sids
+        return None
+
+    async def _sent_to(self, client: Any, recipient: str, after: datetime) -> list[_Listed]:
+        """The messages we sent to `recipient` that Twilio created at or after `after`. No DateSent
+        filter: a message still queued has no date_sent yet and could be left out by one; so the
+        recipient's messages are read newest first, at most `_FIND_LIMIT`, and compared here."""
+        by_number = bool(self.config.from_number)
+        sender = {"from_": self.config.from_number} if by_number else {}  # a service's sender varies
+        found: list[_Listed] = []
+        async with self._calling():
+            records = await client.messages.stream_async(
+                to=recipient, limit=_FIND_LIMIT, page_size=_FIND_PAGE, **sender
+            )
+            listed = 0
+            async for record in records:
+                listed += 1
+                ours = (
+                    record.from_ == self.config.from_number
+                    if by_number
+                    else record.messaging_service_sid == self.config.messaging_service_sid
+                )
+                created = record.date_created
+                if (
+                    ours
+                    and record.to == recipient
+                    and str(record.direction or "").startswith("outbound")
+                    and isinstance(created, datetime)
+                    and created >= after
+                ):
+                    found.append(_Listed(created, -listed, record.body or "", str(record.sid)))
+        return found
 
     # --- media
 
@@ -479,8 +588,11 @@ class SmsChannel(WebhookChannel):
 
 def _send_error(exc: TwilioException, headers: CIMultiDictProxy[str] | None) -> Exception:
     status: int = getattr(exc, "status", 0) or 0
+    if not status and len(exc.args) > 1:  # a list page: TwilioException("Unable to fetch page", response)
+        status = int(getattr(exc.args[1], "status_code", 0) or 0)
     code = getattr(exc, "code", None)
-    text = f"Twilio {status} error {code}: {getattr(exc, 'msg', '') or getattr(exc, 'detail', '') or exc}"
+    detail = getattr(exc, "msg", "") or getattr(exc, "detail", "") or (exc.args[0] if exc.args else exc)
+    text = f"Twilio {status}{f' error {code}' if code else ''}: {detail}"
     if status == 429:
         return TransientSendError(text, retry_after=_retry_after(headers))
     if status >= 500 or status == 0:

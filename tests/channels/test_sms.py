@@ -7,7 +7,9 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -86,6 +88,10 @@ class Setup:
             headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signed},
         )
         return response.status, await response.text()
+
+    async def deliver(self, sid: str, status: str = "delivered") -> None:
+        """Twilio's status callback for `sid`, to the public URL through the test server."""
+        assert await self.fake.deliver(sid, status, connect_to=str(self.client.make_url(""))) == 204
 
     def outbound(self, text: str, key: str = "out-1", **extra: Any) -> OutboundMessage:
         return OutboundMessage(channel="sms", recipient=CITIZEN, text=text, idempotency_key=key, **extra)
@@ -468,6 +474,125 @@ async def test_a_retry_after_a_failed_part_sends_only_the_rest(sms: Setup) -> No
     sms.channel.on_sent(message)  # recorded as sent: nothing more to remember for it
     await sms.channel.send(message)
     assert len(sms.fake.sent) == 6
+
+
+# --- after a crash: did it reach Twilio? -------------------------------------------------------------
+
+
+@asynccontextmanager
+async def restarted(sms: Setup, **changes: Any) -> AsyncIterator[SmsChannel]:
+    """The channel of a new process (nothing in memory) against the same Twilio."""
+    channel = SmsChannel(sms_config(sms.fake, **changes), public_url=PUBLIC)
+    await channel.start(RecordingHost())
+    try:
+        yield channel
+    finally:
+        await channel.stop()
+
+
+async def test_a_send_that_reached_twilio_is_found_after_a_restart(sms: Setup) -> None:
+    assert SmsChannel.can_find_sent
+    since = datetime.now(UTC)
+    message = sms.outbound("Your ticket 2026-000001 is received.")
+    await sms.channel.send(message)  # ... and the process died before recording it
+    async with restarted(sms) as channel:
+        found = await channel.find_sent(message, since=since)
+        assert found is not None and found.provider_message_id == sms.fake.sent[0].sid
+        await sms.deliver(sms.fake.sent[0].sid)  # sent by now: it has a date_sent
+        assert await channel.find_sent(message, since=since.replace(tzinfo=None)) == found  # naive is UTC
+    # Listed by recipient and sender; no DateSent filter, which could leave out a queued message.
+    assert [dict(query) for query in sms.fake.listings] == [
+        {"To": CITIZEN, "From": CITY, "PageSize": "100"}
+    ] * 2
+
+
+async def test_what_did_not_reach_twilio_is_not_found(sms: Setup) -> None:
+    since = datetime.now(UTC)
+    message = sms.outbound("Your ticket 2026-000001 is received.")
+    async with restarted(sms) as channel:
+        assert await channel.find_sent(message, since=since) is None
+        await sms.channel.send(sms.outbound("Your ticket 2026-000002 is received.", key="other"))
+        assert await channel.find_sent(message, since=since) is None  # another text to the same number
+        await sms.channel.send(replace(message, recipient="+821099998888"))
+        assert await channel.find_sent(message, since=since) is None  # the same text to another number
+
+
+async def test_a_message_created_before_the_attempt_is_not_taken_for_it(sms: Setup) -> None:
+    message = sms.outbound("Thank you. Your rating is recorded.")
+    await sms.channel.send(message)  # an earlier row with the same text, long done
+    sms.fake.sent[0].created -= timedelta(minutes=5)
+    async with restarted(sms) as channel:
+        assert await channel.find_sent(message, since=datetime.now(UTC)) is None
+
+
+async def test_a_split_text_is_found_part_by_part(sms: Setup) -> None:
+    since = datetime.now(UTC)
+    message = sms.outbound(" ".join([KOREAN_SENTENCE] * 25), key="long-1")  # three messages
+    await sms.channel.send(message)
+    async with restarted(sms) as channel:
+        found = await channel.find_sent(message, since=since)
+    assert found is not None and found.provider_message_id == sms.fake.sent[0].sid
+
+
+async def test_a_split_text_cut_short_by_the_crash_sends_only_the_rest(sms: Setup) -> None:
+    since = datetime.now(UTC)
+    message = sms.outbound(" ".join([KOREAN_SENTENCE] * 25), key="long-1")
+    sms.fake.fail_next(1, status=503, after=1)  # the first part went, then the process died
+    with pytest.raises(TransientSendError):
+        await sms.channel.send(message)
+    async with restarted(sms) as channel:
+        assert await channel.find_sent(message, since=since) is None  # not all of it
+        result = await channel.send(message)
+    assert [s.body.count(".") for s in sms.fake.sent] == [10, 10, 5]  # each part exactly once
+    assert result.provider_message_id == sms.fake.sent[0].sid
+
+
+async def test_a_messaging_service_send_is_found_without_a_from_filter() -> None:
+    service = "MG" + "c" * 32
+    async with FakeTwilio(ACCOUNT, TOKEN) as fake:
+        config = sms_config(fake, from_number="", messaging_service_sid=service)
+        first, second = (SmsChannel(config, public_url=PUBLIC) for _ in range(2))
+        await first.start(RecordingHost())
+        await second.start(RecordingHost())
+        try:
+            since = datetime.now(UTC)
+            await first.send(HI)
+            found = await second.find_sent(HI, since=since)
+            assert found is not None and found.provider_message_id == fake.sent[0].sid
+        finally:
+            await first.stop()
+            await second.stop()
+        assert [dict(query) for query in fake.listings] == [{"To": CITIZEN, "PageSize": "100"}]
+        assert fake.spec_violations == []
+
+
+async def test_the_recipients_messages_are_read_page_by_page(sms: Setup) -> None:
+    since = datetime.now(UTC)
+    message = sms.outbound("Your ticket 2026-000001 is received.")
+    await sms.channel.send(message)
+    await sms.deliver(sms.fake.sent[0].sid)  # sent, so listed after those still queued
+    for n in range(150):
+        await sms.channel.send(sms.outbound(f"Notice {n}", key=f"n{n}"))
+    async with restarted(sms) as channel:
+        found = await channel.find_sent(message, since=since)
+    assert found is not None and found.provider_message_id == sms.fake.sent[0].sid
+    assert [dict(query).get("Page") for query in sms.fake.listings] == [None, "1"]
+
+
+async def test_twilio_unable_to_answer_is_transient(sms: Setup) -> None:
+    since = datetime.now(UTC)
+    sms.fake.down = True
+    with pytest.raises(TransientSendError, match="503"):
+        await sms.channel.find_sent(HI, since=since)
+    sms.fake.down, sms.fake.hang = False, True
+    with pytest.raises(TransientSendError, match="did not answer"):
+        await sms.channel.find_sent(HI, since=since)
+    sms.fake.hang = False
+    async with restarted(sms, auth_token="0" * 32) as wrong:
+        with pytest.raises(TransientSendError, match="401"):
+            await wrong.find_sent(HI, since=since)
+    with pytest.raises(TransientSendError, match="not running"):
+        await SmsChannel(SmsConfig(), public_url=PUBLIC).find_sent(HI, since=since)
 
 
 # --- media -----------------------------------------------------------------------------------------

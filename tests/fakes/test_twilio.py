@@ -7,6 +7,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 import aiohttp
@@ -352,3 +353,57 @@ async def test_fail_next_after_lets_some_through_first(fake: FakeTwilio) -> None
         assert failed.value.status == 503
         await client.messages.create_async(to=CITIZEN, from_=CITY, body="hi")
     assert (len(fake.sent), fake.failed_attempts) == (3, 1)
+
+
+# --- the list of messages sent -------------------------------------------------------------------------
+
+
+async def test_the_message_list_filters_by_to_and_from_and_pages_as_the_sdk_reads_it(
+    fake: FakeTwilio,
+) -> None:
+    async with twilio_client(fake) as (client, http):
+        for n in range(5):
+            await client.messages.create_async(to=CITIZEN, from_=CITY, body=f"notice {n}")
+        await client.messages.create_async(to="+821099998888", from_=CITY, body="someone else")
+        await client.messages.create_async(to=CITIZEN, messaging_service_sid=SERVICE, body="a service's")
+        listed = [m async for m in await client.messages.stream_async(to=CITIZEN, from_=CITY, page_size=2)]
+        last_page = json.loads(http._test_only_last_response.text)
+        everything = await client.messages.list_async(to=CITIZEN)
+    # Newest first (all still queued), in three pages whose links carry the filters on.
+    assert [m.body for m in listed] == [f"notice {n}" for n in (4, 3, 2, 1, 0)]
+    assert [dict(q).get("Page") for q in fake.listings[:3]] == [None, "1", "2"]
+    assert all(dict(q)["To"] == CITIZEN and dict(q)["From"] == CITY for q in fake.listings[:3])
+    assert last_page["next_page_uri"] is None and (last_page["page"], last_page["start"]) == (2, 4)
+    assert all(message_resource_problems(m) == [] for m in last_page["messages"])
+    assert len(everything) == 6 and everything[0].body == "a service's"
+    assert listed[0].date_created is not None and listed[0].date_sent is None
+    assert fake.spec_violations == []
+
+
+async def test_date_sent_filters_take_the_gmt_day_of_sent_messages_only(fake: FakeTwilio) -> None:
+    async with receiver() as (url, _, _), twilio_client(fake) as (client, _):
+        sent = await client.messages.create_async(to=CITIZEN, from_=CITY, body="sent", status_callback=url)
+        await client.messages.create_async(to=CITIZEN, from_=CITY, body="still queued")
+        assert await fake.deliver(sent.sid, "sent") == 204
+        today = datetime.now(UTC)
+        on_or_after = await client.messages.list_async(date_sent_after=today - timedelta(days=1))
+        on_the_day = await client.messages.list_async(date_sent=today.strftime("%Y-%m-%d"))
+        before = await client.messages.list_async(date_sent_before=today - timedelta(days=1))
+    assert [m.body for m in on_or_after] == [m.body for m in on_the_day] == ["sent"] and before == []
+    assert on_the_day[0].date_sent is not None
+    assert ("DateSent>", (today - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")) in fake.listings[0]
+    assert fake.spec_violations == []
+
+
+async def test_a_listing_outside_the_spec_is_a_violation(fake: FakeTwilio) -> None:
+    url = f"{fake.base_url}/2010-04-01/Accounts/{fake.account_sid}/Messages.json"
+    headers = {"Authorization": aiohttp.encode_basic_auth(fake.account_sid, TOKEN)}
+    async with aiohttp.ClientSession() as session:
+        for query in ({"Colour": "red"}, {"PageSize": "0"}, {"DateSent": "yesterday"}):
+            async with session.get(url, params=query, headers=headers) as response:
+                assert response.status == 400
+    assert [v.split(": ", 1)[1] for v in fake.spec_violations] == [
+        "unknown query parameter 'Colour'",
+        "query parameter PageSize='0' is outside 1..1000",
+        "query parameter DateSent='yesterday' is not an ISO 8601 date-time",
+    ]

@@ -1,7 +1,8 @@
 """A fake Twilio: a real local HTTP server that the real `twilio` SDK talks to.
 
 Point a client at it with `client.api.base_url = fake.base_url` (the Api domain builds every URL,
-the Messages resource included, as `{base_url}/2010-04-01/...`). Every send is checked against
+the Messages resource included, as `{base_url}/2010-04-01/...`). Every send, and every listing of
+the messages sent (GET Messages.json: To, From, DateSent filters, pages), is checked against
 Twilio's own OpenAPI description, so a request the real API would refuse fails here too and is
 listed in `spec_violations`. Media lives on a second server, as Twilio's media redirect to storage
 on another host: an HTTP client that keeps the Basic auth across that redirect is refused, as S3 does.
@@ -18,7 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ MAX_BODY = 1600  # characters, Twilio's documented limit for one Message's Body
 MAX_MEDIA = 10  # MediaUrl parameters per message
 
 # Twilio's error codes for what the fake answers (https://www.twilio.com/docs/errors/NNNNN).
+ERR_INVALID_DATE = 20001
 ERR_AUTH = 20003
 ERR_NOT_FOUND = 20404
 ERR_TOO_MANY = 20429
@@ -123,6 +125,10 @@ def _value_problem(name: str, value: str, schema: dict[str, Any]) -> str | None:
         return f"{name}={value!r} is not a boolean"
     if kind == "integer" and not re.fullmatch(r"-?\d+", value):
         return f"{name}={value!r} is not an integer"
+    if kind == "integer":
+        low, high = schema.get("minimum"), schema.get("maximum")
+        if (low is not None and int(value) < low) or (high is not None and int(value) > high):
+            return f"{name}={value!r} is outside {low}..{high}"
     if kind == "number":
         try:
             float(value)
@@ -195,19 +201,34 @@ class SpecOperation:
         self.method = method.upper()
 
     def problems(
-        self, method: str, path_params: dict[str, str], content_type: str, form: list[tuple[str, str]]
+        self,
+        method: str,
+        path_params: dict[str, str],
+        content_type: str,
+        form: list[tuple[str, str]],
+        query: Sequence[tuple[str, str]] = (),
     ) -> list[str]:
         operation = self.path_item.get(method.lower())
         if operation is None:
             return [f"{method} is not an operation of {self.path}"]
         found: list[str] = []
+        in_query: dict[str, Any] = {}
         for parameter in operation.get("parameters", ()):
+            if parameter["in"] == "query":
+                in_query[parameter["name"]] = parameter["schema"]
             if parameter["in"] != "path":
                 continue
             value = path_params.get(parameter["name"], "")
             if problem := _value_problem(parameter["name"], value, parameter["schema"]):
                 found.append(f"path parameter {problem}")
-        bodies: dict[str, Any] = operation.get("requestBody", {}).get("content", {})
+        for name, value in query:
+            if name not in in_query:
+                found.append(f"unknown query parameter {name!r}")
+            elif problem := _value_problem(name, value, in_query[name]):
+                found.append(f"query parameter {problem}")
+        if "requestBody" not in operation:
+            return found
+        bodies: dict[str, Any] = operation["requestBody"].get("content", {})
         if content_type not in bodies:
             return [*found, f"content type {content_type!r} is not one of {sorted(bodies)}"]
         schema = _resolve(bodies[content_type]["schema"])
@@ -240,6 +261,20 @@ def _create_message_operation() -> SpecOperation:
     return SpecOperation(MESSAGES_PATH, "POST")
 
 
+@functools.cache
+def _list_operation() -> SpecOperation:
+    return SpecOperation(MESSAGES_PATH, "GET")
+
+
+# The list's date filters by query parameter: on the day, on or after it (`DateSent>=` on the wire,
+# which a form decoder reads as `DateSent>`), on or before it.
+_DATE_FILTERS = (("=", "DateSent"), (">=", "DateSent>"), ("<=", "DateSent<"))
+
+
+def _compare(op: str, day: date, bound: date) -> bool:
+    return day == bound if op == "=" else day >= bound if op == ">=" else day <= bound
+
+
 # --- What the fake records.
 
 
@@ -256,6 +291,8 @@ class SentSms:
     num_segments: int = 0
     status: str = "queued"  # moved on by deliver()
     params: list[tuple[str, str]] = field(default_factory=list)  # the form exactly as it arrived
+    created: datetime = field(default_factory=lambda: datetime.now(UTC))  # date_created; a test may move it
+    sent_at: datetime | None = None  # date_sent: set once deliver() moves it past queued
 
 
 @dataclass
@@ -301,6 +338,7 @@ class FakeTwilio:
         self.opted_out: set[str] = set()
         self.landlines: set[str] = set()  # numbers Twilio refuses with 21614 (not a mobile number)
         self.attempts = 0  # every POST to Messages.json
+        self.listings: list[list[tuple[str, str]]] = []  # the query of every GET of Messages.json
         self.failed_attempts = 0  # those not answered 201
         self.media_requests = 0  # GETs of a media URL (the authenticated first hop)
         self.callbacks: list[tuple[str, dict[str, str], int]] = []  # (url, params, status) of webhooks sent
@@ -407,6 +445,8 @@ class FakeTwilio:
             params["RawDlrDoneDate"] = datetime.now(UTC).strftime("%y%m%d%H%M")
         params.update(extra or {})
         sms.status = status
+        if status not in ("queued", "accepted", "sending") and sms.sent_at is None:
+            sms.sent_at = datetime.now(UTC)
         return await self.webhook(sms.status_callback, params, connect_to=connect_to)
 
     # --- server
@@ -478,6 +518,8 @@ class FakeTwilio:
         return _error(404, ERR_NOT_FOUND, f"The requested resource {request.path} was not found")
 
     async def _messages(self, request: web.Request) -> web.Response:
+        if request.method == "GET":
+            return self._list_messages(request)
         self.attempts += 1
         response = await self._create_message(request)
         if response.status != 201:
@@ -522,6 +564,61 @@ class FakeTwilio:
             return _error(status, code, f"Injected failure {status}", headers=retry)
         return self._accept(form)
 
+    def _list_messages(self, request: web.Request) -> web.Response:
+        """The messages sent, as Twilio lists them: filtered by To, From and the GMT date of date_sent
+        (`DateSent`, `DateSent>` for on-or-after, `DateSent<` for on-or-before; a message not sent yet
+        has no date_sent and is left out by any of them), newest date_sent first with those not sent
+        yet first of all (as we take Twilio to order them), in pages of `PageSize` (50)."""
+        query = list(request.query.items())
+        self.listings.append(query)
+        problems = _list_operation().problems("GET", dict(request.match_info), "", [], query)
+        self.spec_violations += [f"GET {request.path}: {problem}" for problem in problems]
+        if not self._authorised(request):
+            return self._refuse_auth()
+        if problems:
+            return _error(400, 21600, "; ".join(problems))
+        if request.match_info["AccountSid"] != self.account_sid:
+            return self._refuse_auth()
+        fields = dict(query)
+        try:
+            days = {op: date.fromisoformat(fields[name][:10]) for op, name in _DATE_FILTERS if name in fields}
+        except ValueError:
+            return _error(400, ERR_INVALID_DATE, "Invalid date value")
+        found = [
+            sms
+            for sms in self.sent
+            if fields.get("To", sms.to) == sms.to
+            and fields.get("From", sms.from_) == sms.from_
+            and all(
+                sms.sent_at is not None and _compare(op, sms.sent_at.date(), day) for op, day in days.items()
+            )
+        ]
+        never = datetime.max.replace(tzinfo=UTC)  # not sent yet: listed first
+        found.sort(key=lambda sms: (sms.sent_at or never, sms.created), reverse=True)
+        size = int(fields.get("PageSize", "50"))
+        page = int(fields.get("Page", "0"))
+        start = page * size
+        shown = found[start : start + size]
+        filters = [(k, v) for k, v in query if k not in ("PageSize", "Page", "PageToken")]
+        base = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages.json"
+
+        def uri(number: int) -> str:
+            token = [("PageToken", f"PA{secrets.token_hex(16)}")] if number else []
+            return f"{base}?{urlencode([*filters, ('PageSize', size), ('Page', number), *token])}"
+
+        body = {
+            "end": start + len(shown) - 1 if shown else 0,
+            "first_page_uri": uri(0),
+            "next_page_uri": uri(page + 1) if start + size < len(found) else None,
+            "page": page,
+            "page_size": size,
+            "previous_page_uri": uri(page - 1) if page else None,
+            "start": start,
+            "uri": uri(page),
+            "messages": [self._resource(sms) for sms in shown],
+        }
+        return web.json_response(body)
+
     def _twilio_rules(self, form: list[tuple[str, str]]) -> list[str]:
         """What the API enforces beyond the schema."""
         fields = dict(form)
@@ -565,15 +662,14 @@ class FakeTwilio:
         return web.json_response(self._resource(sms), status=201)
 
     def _resource(self, sms: SentSms) -> dict[str, Any]:
-        now = rfc2822()
         uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{sms.sid}"
         return {
             "account_sid": self.account_sid,
             "api_version": API_VERSION,
             "body": sms.body,
-            "date_created": now,
-            "date_sent": None,
-            "date_updated": now,
+            "date_created": rfc2822(sms.created),
+            "date_sent": rfc2822(sms.sent_at) if sms.sent_at else None,
+            "date_updated": rfc2822(),
             "direction": "outbound-api",
             "error_code": None,
             "error_message": None,
