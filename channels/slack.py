@@ -3,7 +3,9 @@
 Outbound, the router's desk rows (router/deskfeed.py: card, thread, mark, review, alert) become Block
 Kit messages in the department channels. A ticket's card is posted once per channel and then updated
 in place; we remember where it is through the host's cursors (`thread:{reference}` -> "C..:ts" and the
-reverse `ts:{channel}:{ts}` -> reference), so a restart or another instance finds it again.
+reverse `ts:{channel}:{ts}` -> reference), so a restart or another instance finds it again. Every
+message we post carries the outbox row's key as message metadata (event type `intake_outbox`), so
+after a crash mid-send `find_sent` can tell from the channel's history whether it went out.
 
 Inbound, Slack sends events, button clicks, modal submissions and the slash command to one URL,
 `/webhooks/slack`. We check the signature ourselves first (403, as for every other webhook), then bolt
@@ -19,6 +21,7 @@ import json
 import logging
 import re
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, ClassVar
 
 import aiohttp
@@ -42,6 +45,7 @@ from channels.base import (
     StaffAction,
     StaffActionKind,
     TransientSendError,
+    as_utc,
     read_body,
 )
 from channels.settings import RateLimitConfig
@@ -62,6 +66,14 @@ _MAX_FIELD = 2000
 _MAX_TEXT = 39_000  # chat.postMessage takes 40,000
 _MAX_SUGGESTIONS = 5
 _AUTHORS = {"citizen": "Citizen", "city": "City", "staff": "Staff", "system": "System"}
+# Message metadata on every post: {"event_type": EVENT_TYPE, "event_payload": {"key": <outbox key>}}.
+EVENT_TYPE = "intake_outbox"
+# find_sent reads from the attempt's start less this (Slack's clock against ours). The key decides a
+# match, so a wide margin costs only a longer read.
+_CLOCK_SKEW_SECONDS = 60.0
+# Messages a page of conversations.history / .replies: Slack's limit for apps outside its Marketplace
+# since 2025 (with one request a minute); the window read is short, so one page nearly always does.
+_HISTORY_PAGE = 15
 
 
 class SlackConfig(BaseModel):
@@ -95,6 +107,7 @@ class SlackConfig(BaseModel):
 class SlackChannel(Channel):
     name: ClassVar[str] = "slack"
     supports_buttons: ClassVar[bool] = True
+    can_find_sent: ClassVar[bool] = True
     # An interaction payload carries the whole message (a card's blocks): more than a citizen's text.
     max_body_bytes: ClassVar[int] = 512 * 1024
 
@@ -404,24 +417,74 @@ class SlackChannel(Channel):
 
     async def send(self, message: OutboundMessage) -> SendResult:
         desk = message.desk or {"kind": "alert", "text": message.text}
+        key = message.idempotency_key
         try:
             channel = await self._channel_id(message.recipient)
             kind = desk.get("kind")
             if kind == "card":
-                ts = await self._send_card(channel, desk, message.text)
+                ts = await self._send_card(channel, desk, message.text, key)
             elif kind == "thread":
-                ts = await self._send_thread(channel, desk)
+                ts = await self._send_thread(channel, desk, key)
             elif kind == "mark":
-                ts = await self._send_mark(channel, desk)
+                ts = await self._send_mark(channel, desk, key)
             elif kind == "review":
-                ts = await self._post(channel, message.text, review_blocks(desk))
+                ts = await self._post(channel, message.text, review_blocks(desk), key=key)
             else:  # alert, and anything without a desk rendering
-                ts = await self._post(channel, str(desk.get("text") or message.text))
+                ts = await self._post(channel, str(desk.get("text") or message.text), key=key)
         except SlackApiError as exc:
             raise _send_error(exc) from exc
         except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise TransientSendError(f"Slack unreachable: {_describe(exc)}") from exc
         return SendResult(provider_message_id=ts)
+
+    async def find_sent(self, message: OutboundMessage, *, since: datetime) -> SendResult | None:
+        """Look for our message carrying `message`'s key in its metadata where `send` posts it (the
+        card's thread for a thread line or a mark's note, else the channel), from `since` (less
+        `_CLOCK_SKEW_SECONDS`) on; a card found is recorded as `send` records it (the crash may have
+        come between the post and that). What `send` does without posting is not looked for, because
+        doing it again changes nothing: a card updated in place (chat.update, no new message), a mark's
+        reaction (`already_reacted` counts as done). For those None, "send again", is the right answer."""
+        desk = message.desk or {"kind": "alert", "text": message.text}
+        kind = desk.get("kind")
+        if kind == "mark" and desk.get("delivered"):
+            return None  # a reaction alone
+        oldest = as_utc(since).timestamp() - _CLOCK_SKEW_SECONDS
+        try:
+            channel = await self._channel_id(message.recipient)
+            thread_ts = (
+                await self._card_ts(channel, desk.get("reference")) if kind in ("thread", "mark") else None
+            )
+            ts = await self._find_posted(channel, message.idempotency_key, oldest, thread_ts)
+            if ts is not None and kind == "card":
+                await self._record_card(channel, str(desk["reference"]), ts)
+        except SlackApiError as exc:
+            raise _send_error(exc) from exc
+        except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise TransientSendError(f"Slack unreachable: {_describe(exc)}") from exc
+        if ts is None:
+            return None
+        return SendResult(provider_message_id=str(desk.get("source") or "") if kind == "mark" else ts)
+
+    async def _find_posted(self, channel: str, key: str, oldest: float, thread_ts: str | None) -> str | None:
+        """The ts of our message with `key` in its metadata, posted after `oldest` in the channel (or
+        in the thread under `thread_ts`)."""
+        arguments: dict[str, Any] = {
+            "channel": channel,
+            "oldest": f"{max(0.0, oldest):.6f}",
+            "include_all_metadata": True,  # else Slack leaves the event_payload out
+            "limit": _HISTORY_PAGE,
+        }
+        if thread_ts:
+            pages = await self.client.conversations_replies(ts=thread_ts, **arguments)
+        else:
+            pages = await self.client.conversations_history(**arguments)
+        async for page in pages:
+            for item in page.get("messages") or []:
+                metadata = item.get("metadata") or {}
+                payload = metadata.get("event_payload") or {}
+                if metadata.get("event_type") == EVENT_TYPE and payload.get("key") == key:
+                    return str(item["ts"])
+        return None
 
     async def _post(
         self,
@@ -429,13 +492,24 @@ class SlackChannel(Channel):
         text: str,
         blocks: list[dict[str, Any]] | None = None,
         thread_ts: str | None = None,
+        *,
+        key: str,
     ) -> str:
+        """Post a message tagged with the outbox row's `key` (see `find_sent`)."""
         answer = await self.client.chat_postMessage(
-            channel=channel, text=text[:_MAX_TEXT], blocks=blocks, thread_ts=thread_ts
+            channel=channel,
+            text=text[:_MAX_TEXT],
+            blocks=blocks,
+            thread_ts=thread_ts,
+            metadata={"event_type": EVENT_TYPE, "event_payload": {"key": key}},
         )
         return str(answer["ts"])
 
-    async def _send_card(self, channel: str, desk: dict[str, Any], fallback: str) -> str:
+    async def _record_card(self, channel: str, reference: str, ts: str) -> None:
+        await self.host.save_cursor(CURSOR, f"thread:{reference}", f"{channel}:{ts}")
+        await self.host.save_cursor(CURSOR, f"ts:{channel}:{ts}", reference)
+
+    async def _send_card(self, channel: str, desk: dict[str, Any], fallback: str, key: str) -> str:
         reference = str(desk["reference"])
         blocks = card_blocks(desk, self.config.note_prefix)
         await self._remember_departments(desk.get("departments"))
@@ -450,9 +524,8 @@ class SlackChannel(Channel):
                     if _error_code(exc) != "message_not_found":
                         raise
                     log.warning("slack: the card of %s was deleted; posting a new one", reference)
-        ts = await self._post(channel, fallback, blocks)
-        await self.host.save_cursor(CURSOR, f"thread:{reference}", f"{channel}:{ts}")
-        await self.host.save_cursor(CURSOR, f"ts:{channel}:{ts}", reference)
+        ts = await self._post(channel, fallback, blocks, key=key)
+        await self._record_card(channel, reference, ts)
         return ts
 
     async def _remember_departments(self, departments: Any) -> None:
@@ -471,15 +544,15 @@ class SlackChannel(Channel):
         card_channel, _, ts = where.partition(":")
         return ts if card_channel == channel else None
 
-    async def _send_thread(self, channel: str, desk: dict[str, Any]) -> str:
+    async def _send_thread(self, channel: str, desk: dict[str, Any], key: str) -> str:
         reference = desk.get("reference")
         thread_ts = await self._card_ts(channel, reference)
         text = thread_text(desk)
         if thread_ts is None:  # no card here (it failed for good): still show the line, with its ticket
             text = f"*{reference}* {text}"
-        return await self._post(channel, text, thread_ts=thread_ts)
+        return await self._post(channel, text, thread_ts=thread_ts, key=key)
 
-    async def _send_mark(self, channel: str, desk: dict[str, Any]) -> str:
+    async def _send_mark(self, channel: str, desk: dict[str, Any], key: str) -> str:
         source = str(desk.get("source") or "")
         delivered = bool(desk.get("delivered"))
         try:
@@ -492,7 +565,9 @@ class SlackChannel(Channel):
         if not delivered:
             thread_ts = await self._card_ts(channel, desk.get("reference"))
             detail = _escape(str(desk.get("detail") or "not delivered"))
-            await self._post(channel, f":x: Not delivered to the citizen: {detail}", thread_ts=thread_ts)
+            await self._post(
+                channel, f":x: Not delivered to the citizen: {detail}", thread_ts=thread_ts, key=key
+            )
         return source
 
     async def _channel_id(self, recipient: str) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -343,6 +345,135 @@ async def test_refusals_are_permanent(desk: Desk, caplog: pytest.LogCaptureFixtu
     with pytest.raises(PermanentSendError, match="invalid_auth"):
         await desk.channel.send(outbound(outside, {"kind": "alert", "text": "x"}))
     assert any("SLACK_BOT_TOKEN" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)
+
+
+# --- after a crash: did it reach Slack? -----------------------------------------------------------------
+
+
+def tagged(key: str) -> dict[str, Any]:
+    return {"event_type": "intake_outbox", "event_payload": {"key": key}}
+
+
+@asynccontextmanager
+async def restarted(desk: Desk) -> AsyncIterator[SlackChannel]:
+    """The channel of a new process (nothing in memory); the cursors are in the store, so they stay."""
+    config = SlackConfig(enabled=True, bot_token=TOKEN, signing_secret=SECRET, api_base_url=desk.fake.api_url)
+    channel = SlackChannel(config, public_url="https://city.example")
+    await channel.start(desk.host)
+    try:
+        yield channel
+    finally:
+        await channel.stop()
+
+
+async def test_every_post_carries_the_rows_key_as_metadata(desk: Desk) -> None:
+    review_id = desk.fake.add_channel("desk-review")
+    card_row = outbound("#dept-transport", card())
+    channel_id = desk.fake.add_channel("dept-transport")
+    await desk.channel.send(card_row)
+    line = outbound(channel_id, {"kind": "thread", "reference": REF, "author": "system", "text": "Due soon"})
+    await desk.channel.send(line)
+    staff = desk.fake.add_message(
+        channel_id, "Call us", user=STAFF, thread_ts=desk.fake.messages(channel_id)[0].ts
+    )
+    mark = outbound(channel_id, {"kind": "mark", "reference": REF, "source": staff.ts, "delivered": False})
+    await desk.channel.send(mark)
+    review = outbound(
+        "#desk-review", {"kind": "review", "reference": REF, "question": "?", "suggestions": []}
+    )
+    await desk.channel.send(review)
+    posted_card, posted_line, _, posted_note = desk.fake.messages(channel_id)
+    assert posted_card.metadata == tagged(card_row.idempotency_key)
+    assert posted_line.metadata == tagged(line.idempotency_key)
+    assert posted_note.metadata == tagged(mark.idempotency_key)
+    assert desk.fake.messages(review_id)[0].metadata == tagged(review.idempotency_key)
+
+
+async def test_a_post_that_reached_slack_is_found_by_its_key(desk: Desk) -> None:
+    assert SlackChannel.can_find_sent
+    alerts = desk.fake.add_channel("desk-alerts")
+    since = datetime.now(UTC)
+    alert = outbound("#desk-alerts", {"kind": "alert", "text": "SMS to +82... failed"})
+    sent = await desk.channel.send(alert)  # ... and the process died before recording it
+    other = outbound("#desk-alerts", {"kind": "alert", "text": "SMS to +82... failed"})  # same text
+    async with restarted(desk) as channel:
+        assert await channel.find_sent(alert, since=since) == sent
+        assert await channel.find_sent(other, since=since) is None
+    (call, _) = desk.fake.calls_to("conversations.history")
+    assert call.params["channel"] == alerts and call.params["include_all_metadata"] in ("1", "true")
+    assert since.timestamp() - 61 < float(call.params["oldest"]) < since.timestamp() - 59
+
+
+async def test_a_found_card_is_recorded_as_a_send_records_it(desk: Desk) -> None:
+    since = datetime.now(UTC)
+    row = outbound("#dept-transport", card())
+    channel_id = desk.fake.add_channel("dept-transport")
+    sent = await desk.channel.send(row)
+    desk.host.cursors.clear()  # the process died between the post and recording where the card is
+    async with restarted(desk) as channel:
+        assert await channel.find_sent(row, since=since) == sent
+    assert desk.host.cursors[("slack", f"thread:{REF}")] == f"{channel_id}:{sent.provider_message_id}"
+    assert desk.host.cursors[("slack", f"ts:{channel_id}:{sent.provider_message_id}")] == REF
+
+
+async def test_a_thread_line_is_looked_for_in_the_cards_thread(desk: Desk) -> None:
+    channel_id, card_ts = await post_card(desk)
+    since = datetime.now(UTC)
+    line = outbound(channel_id, {"kind": "thread", "reference": REF, "author": "citizen", "text": "아직도요"})
+    async with restarted(desk) as channel:
+        assert await channel.find_sent(line, since=since) is None  # not sent yet
+        sent = await desk.channel.send(line)
+        assert await channel.find_sent(line, since=since) == sent
+    calls = desk.fake.calls_to("conversations.replies")
+    assert len(calls) == 2 and all(c.params["ts"] == card_ts for c in calls)
+    assert desk.fake.calls_to("conversations.history") == []
+
+
+async def test_what_went_before_the_attempt_is_not_taken_for_it(desk: Desk) -> None:
+    desk.fake.add_channel("desk-alerts")
+    alert = outbound("#desk-alerts", {"kind": "alert", "text": "x"})
+    await desk.channel.send(alert)
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    assert await desk.channel.find_sent(alert, since=later) is None
+
+
+async def test_a_card_update_and_a_reaction_are_simply_sent_again(desk: Desk) -> None:
+    channel_id, card_ts = await post_card(desk)
+    since = datetime.now(UTC)
+    update = outbound("#dept-transport", card(status_name="In progress"))
+    await desk.channel.send(update)  # chat.update: no new message to find
+    assert await desk.channel.find_sent(update, since=since) is None
+    assert (await desk.channel.send(update)).provider_message_id == card_ts  # again: the same card
+    assert len(desk.fake.messages(channel_id)) == 1
+    staff = desk.fake.add_message(channel_id, "Fixed", user=STAFF, thread_ts=card_ts)
+    calls = len(desk.fake.calls)
+    good = outbound(channel_id, {"kind": "mark", "reference": REF, "source": staff.ts, "delivered": True})
+    assert await desk.channel.find_sent(good, since=since) is None
+    assert len(desk.fake.calls) == calls  # not even asked
+    bad = outbound(channel_id, {"kind": "mark", "reference": REF, "source": staff.ts, "delivered": False})
+    assert await desk.channel.find_sent(bad, since=since) is None
+    await desk.channel.send(bad)
+    found = await desk.channel.find_sent(bad, since=since)
+    assert found is not None and found.provider_message_id == staff.ts  # what send returns for a mark
+
+
+async def test_slack_unable_to_answer_is_a_send_error(desk: Desk) -> None:
+    alerts = desk.fake.add_channel("desk-alerts")
+    alert = outbound(alerts, {"kind": "alert", "text": "x"})
+    since = datetime.now(UTC)
+    desk.fake.down = True
+    with pytest.raises(TransientSendError):
+        await desk.channel.find_sent(alert, since=since)
+    desk.fake.down = False
+    desk.fake.limit("conversations.history", per_minute=1)  # Slack's tier for apps outside its Marketplace
+    assert await desk.channel.find_sent(alert, since=since) is None
+    with pytest.raises(TransientSendError) as limited:
+        await desk.channel.find_sent(alert, since=since)
+    assert limited.value.retry_after is not None and limited.value.retry_after > 0
+    desk.fake.not_member.add(alerts)
+    desk.fake.limit("conversations.history")
+    with pytest.raises(PermanentSendError, match="not_in_channel"):
+        await desk.channel.find_sent(alert, since=since)
 
 
 # --- staff -> router -------------------------------------------------------------------------------------

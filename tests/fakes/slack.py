@@ -474,6 +474,8 @@ class FakeSlack:
             "users.info": self._users_info,
             "conversations.info": self._conversations_info,
             "conversations.list": self._conversations_list,
+            "conversations.history": self._conversations_history,
+            "conversations.replies": self._conversations_replies,
             "views.open": self._views_open,
         }
         self.add_user(bot_user_id, "City Intake", display_name=BOT_NAME, is_bot=True)
@@ -759,6 +761,12 @@ class FakeSlack:
             raise SlackError("channel_not_found")  # a private channel the bot is not in is invisible
         return channel
 
+    def _readable(self, value: str) -> _Channel:
+        channel = self._channel(value)
+        if channel.id in self.not_member:
+            raise SlackError("not_in_channel")
+        return channel
+
     def _writable(self, value: str, *, by_name: bool = False) -> _Channel:
         channel = self._channel(value, by_name=by_name)
         if channel.archived:
@@ -1009,19 +1017,48 @@ class FakeSlack:
             and not (c.is_private and c.id in self.not_member)  # private channels: only the bot's own
             and not (exclude_archived and c.archived)
         ]
-        cursor = p.text("cursor") or ""
-        start = 0
-        if cursor:
-            try:
-                start = int(base64.b64decode(cursor).decode().removeprefix("offset:"))
-            except ValueError:
-                raise SlackError("invalid_cursor") from None
+        start = _offset(p)
         page = channels[start : start + limit]
         more = start + limit < len(channels)
-        next_cursor = base64.b64encode(f"offset:{start + limit}".encode()).decode() if more else ""
         return {
             "channels": [self._channel_json(c) for c in page],
-            "response_metadata": {"next_cursor": next_cursor},
+            "response_metadata": {"next_cursor": _cursor(start + limit) if more else ""},
+        }
+
+    def _conversations_history(self, p: _Params) -> Json:
+        """The channel's own messages (thread replies only when also sent to the channel), newest
+        first, those after `oldest` and before `latest` (exclusive unless `inclusive`)."""
+        channel = self._readable(p.required("channel"))
+        found = [m for m in self.messages(channel.id, top_level=True) if _in_range(m.ts, p)]
+        return self._message_page(found[::-1], p)
+
+    def _conversations_replies(self, p: _Params) -> Json:
+        """A thread: its parent first (on the first page, whatever `oldest` says, as Slack does), then
+        the replies in the range, oldest first; the ts of a reply or of a message without replies
+        gives that message alone."""
+        channel = self._readable(p.required("channel"))
+        parent = self.message(channel.id, p.required("ts"))
+        if parent is None:
+            raise SlackError("thread_not_found")
+        replies = [m for m in self.thread(channel.id, parent.ts) if _in_range(m.ts, p)]
+        return self._message_page([parent, *replies], p)
+
+    def _message_page(self, found: list[Posted], p: _Params) -> Json:
+        """A page of messages as conversations.history / .replies answer; metadata's payload only
+        with `include_all_metadata` (Slack leaves it out otherwise)."""
+        limit = min(max(p.integer("limit", 100), 1), 999)
+        start = _offset(p)
+        page = found[start : start + limit]
+        more = start + limit < len(found)
+        messages = [self._message_json(m) for m in page]
+        if not p.flag("include_all_metadata"):
+            for message in messages:
+                if "metadata" in message:
+                    message["metadata"] = {"event_type": message["metadata"].get("event_type")}
+        return {
+            "messages": messages,
+            "has_more": more,
+            "response_metadata": {"next_cursor": _cursor(start + limit) if more else ""},
         }
 
     def _views_open(self, p: _Params) -> Json:
@@ -1073,6 +1110,29 @@ class FakeSlack:
 def _ts_key(ts: str) -> tuple[int, int]:
     seconds, _, micros = ts.partition(".")
     return int(seconds), int(micros or 0)
+
+
+def _in_range(ts: str, p: _Params) -> bool:
+    """Whether a message's ts lies between `oldest` and `latest` (exclusive unless `inclusive`)."""
+    key, oldest, latest = _ts_key(ts), _ts_key(p.text("oldest") or "0"), p.text("latest")
+    if p.flag("inclusive"):
+        return key >= oldest and (latest is None or key <= _ts_key(latest))
+    return key > oldest and (latest is None or key < _ts_key(latest))
+
+
+def _offset(p: _Params) -> int:
+    """Where a page starts, from the `cursor` a previous page handed out."""
+    cursor = p.text("cursor") or ""
+    if not cursor:
+        return 0
+    try:
+        return int(base64.b64decode(cursor).decode().removeprefix("offset:"))
+    except ValueError:
+        raise SlackError("invalid_cursor") from None
+
+
+def _cursor(offset: int) -> str:
+    return base64.b64encode(f"offset:{offset}".encode()).decode()
 
 
 def _bearer(header: str) -> str | None:

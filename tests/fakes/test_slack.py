@@ -155,6 +155,46 @@ async def test_a_card_a_threaded_reply_an_update_and_a_permalink(
     assert f"thread_ts={parent}" in link["permalink"]
 
 
+async def test_history_and_replies_read_a_time_range_with_metadata_and_pages(
+    fake: FakeSlack, client: AsyncWebClient
+) -> None:
+    channel = fake.add_channel("dept-transport")
+    tag = {"event_type": "intake_outbox", "event_payload": {"key": "row-1"}}
+    first = (await client.chat_postMessage(channel=channel, text="first", metadata=tag))["ts"]
+    second = (await client.chat_postMessage(channel=channel, text="second"))["ts"]
+    reply = (await client.chat_postMessage(channel=channel, text="in thread", thread_ts=first, metadata=tag))[
+        "ts"
+    ]
+    third = (await client.chat_postMessage(channel=channel, text="third"))["ts"]
+
+    history = await client.conversations_history(channel=channel, oldest=first, include_all_metadata=True)
+    assert [m["text"] for m in history["messages"]] == ["third", "second"]  # newest first; replies not
+    inclusive = await client.conversations_history(channel=channel, oldest=first, inclusive=True)
+    assert [m["ts"] for m in inclusive["messages"]] == [third, second, first]
+    assert inclusive["messages"][2]["metadata"] == {"event_type": "intake_outbox"}  # payload: only if asked
+    pages = [
+        [m["ts"] for m in page["messages"]]
+        async for page in await client.conversations_history(
+            channel=channel, limit=2, include_all_metadata=True
+        )
+    ]
+    assert pages == [[third, second], [first]]
+
+    thread = await client.conversations_replies(
+        channel=channel, ts=first, oldest=second, include_all_metadata=True
+    )
+    assert [m["ts"] for m in thread["messages"]] == [first, reply]  # the parent first, whatever `oldest` says
+    assert thread["messages"][1]["metadata"] == tag and thread["has_more"] is False
+    alone = await client.conversations_replies(channel=channel, ts=reply)
+    assert [m["ts"] for m in alone["messages"]] == [reply]
+
+    missing = await slack_error(client.conversations_replies(channel=channel, ts="1.000001"))
+    assert missing.response["error"] == "thread_not_found"
+    fake.not_member.add(channel)
+    outside = await slack_error(client.conversations_history(channel=channel))
+    assert outside.response["error"] == "not_in_channel"
+
+
 async def test_post_message_refusals_as_slack_words_them(fake: FakeSlack, client: AsyncWebClient) -> None:
     channel = fake.add_channel("dept-parks")
     outside = fake.add_channel("dept-water")
