@@ -27,6 +27,9 @@ class MemoryChannel(Channel):
     name: ClassVar[str] = "memory"
     supports_buttons: ClassVar[bool] = True
     fetches_media: ClassVar[bool] = True
+    # No `find_sent`: what it "sent" lives in this process's memory and dies with it, so after a
+    # restart there is nobody to ask, and sending again gives the new process its only copy.
+    can_find_sent: ClassVar[bool] = False
 
     def __init__(self, rate_limit: RateLimit | None = None) -> None:
         super().__init__(rate_limit)

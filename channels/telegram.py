@@ -122,6 +122,9 @@ class TelegramChannel(WebhookChannel):
     name: ClassVar[str] = "telegram"
     supports_buttons: ClassVar[bool] = True
     fetches_media: ClassVar[bool] = True
+    # No `find_sent`: the Bot API cannot read a chat's history, nor list what a bot sent, so a reply
+    # handed over just before a crash cannot be told from one never sent (it may arrive twice).
+    can_find_sent: ClassVar[bool] = False
 
     def __init__(self, config: TelegramConfig, *, public_url: str) -> None:
         super().__init__(config.rate_limit.to_rate_limit())

@@ -74,6 +74,9 @@ class _Session:
 class WebchatChannel(WebhookChannel):
     name: ClassVar[str] = "webchat"
     supports_buttons: ClassVar[bool] = True
+    # No `find_sent` needed: `send` hands nothing to anyone (the reply is in the store already and
+    # shows once recorded as sent), so sending it again after a crash shows it once all the same.
+    can_find_sent: ClassVar[bool] = False
     max_body_bytes: ClassVar[int] = 32 * 1024
 
     def __init__(self, config: WebchatConfig, conversation: ConversationSource) -> None:

@@ -213,6 +213,10 @@ def _millis_time(value: object) -> datetime:
 
 class XChannel(WebhookChannel):
     name: ClassVar[str] = "x"
+    # No `find_sent`: nothing we send carries a key X keeps, and reading back our tweets and DM events
+    # to match texts is billed per call and tightly limited; a reply handed over just before a crash
+    # may arrive twice.
+    can_find_sent: ClassVar[bool] = False
     max_body_bytes: ClassVar[int] = 256 * 1024  # Account Activity batches events with whole user objects
 
     def __init__(self, config: XConfig, *, public_url: str) -> None:
