@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionma
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store.config import StoreConfig
+from store.sqlite import inline_creator
 
 log = logging.getLogger("store")
 
@@ -158,7 +159,7 @@ def open_database(config: StoreConfig, *, base_dir: Path | None = None) -> Datab
                 path = (base_dir or Path.cwd()) / path
             path.parent.mkdir(parents=True, exist_ok=True)
             url = url.set(database=str(path))
-        engine = create_async_engine(url, **options)
+        engine = create_async_engine(url, async_creator=inline_creator(url), **options)
         _tune_sqlite(engine)
     else:
         options["pool_size"] = config.pool_size
