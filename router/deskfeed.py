@@ -211,25 +211,24 @@ class DeskFeed:
         now: datetime,
     ) -> None:
         # The desk rows of one ticket go to one inbox in order; the dispatcher keeps that order.
-        row = await data.add_outbox(
-            session,
-            row=Outbox(
-                idempotency_key=f"desk-{desk['kind']}-{ticket.id if ticket else 0}-{uuid.uuid4().hex[:16]}",
-                ticket_id=ticket.id if ticket else None,
-                channel=self.channel,
-                recipient=inbox,
-                payload={},
-                next_attempt_at=now,
-                created_at=now,
-            ),
-        )
+        key = f"desk-{desk['kind']}-{ticket.id if ticket else 0}-{uuid.uuid4().hex[:16]}"
         message = OutboundMessage(
             channel=self.channel,
             recipient=inbox,
             text=fallback[:3000],
-            idempotency_key=row.idempotency_key,
+            idempotency_key=key,
             reply_to=ticket.reference if ticket else None,
             desk=desk,
         )
-        row.payload = message.to_payload()
-        session.add(row)
+        await data.add_outbox(
+            session,
+            row=Outbox(
+                idempotency_key=key,
+                ticket_id=ticket.id if ticket else None,
+                channel=self.channel,
+                recipient=inbox,
+                payload=message.to_payload(),
+                next_attempt_at=now,
+                created_at=now,
+            ),
+        )

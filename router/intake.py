@@ -56,6 +56,7 @@ from store import (
     data,
     utcnow,
 )
+from store.group import GroupCommit, writer_lanes
 
 log = logging.getLogger("router.intake")
 
@@ -145,6 +146,8 @@ class Router:
         self._intake_observers: list[Callable[[IntakeObserved], None]] = []
         self.desk_feed: DeskFeed | None = None  # set when a staff channel (Slack) is on
         self.learning: FaqLearning | None = None  # set by the composition root when learning is on
+        # Several lanes on PostgreSQL (each a connection); SQLite has one writer at a time anyway.
+        self.writer = GroupCommit(db, lanes=writer_lanes(db))
 
     def on_outbox(self, listener: Callable[[], None]) -> None:
         """Call `listener` after each commit that queued outgoing messages (wakes the dispatcher)."""
@@ -212,12 +215,17 @@ class Router:
         hint = message.language_hint or self.config.default_language
         decision = self.decide(message.text, detect_language(message.text, default=hint))
         started = time.perf_counter()
+
+        async def work(session: AsyncSession) -> tuple[Receipt, _Step | None]:
+            return await self._intake(session, message, decision)
+
         try:
-            async with self.db.transaction() as session:
-                receipt, step = await self._intake(session, message, decision)
+            # Intakes that arrive together share a transaction (store/group.py); one citizen's
+            # messages keep their order.
+            receipt, step = await self.writer.run(work, key=f"{message.channel}:{message.sender}")
         except IntegrityError:
             # The same message arrived twice at the same moment and the other delivery won.
-            async with self.db.transaction() as session:
+            async with self.db.session() as session:
                 stored = await data.find_inbound(
                     session, channel=message.channel, provider_message_id=message.provider_message_id
                 )
@@ -500,6 +508,7 @@ class Router:
                 raw={"desk_source": desk_source} if desk_source else None,
                 created_at=now,
             ),
+            tracked=False,
         )
         key = f"msg-{message.id}"
         outgoing = OutboundMessage(

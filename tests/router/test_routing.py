@@ -106,7 +106,9 @@ async def test_the_model_routes_what_it_is_sure_of_and_triage_gets_the_rest(city
     # The triage desk's and the restricted inbox's examples are kept but never learned.
     # 136 examples: enough for a threshold validated forward in time (96 are not, and route nothing).
     await add_examples(bot.db, [*examples(30), *[(f"문의 {i}번 기타", "triage") for i in range(12)]])
-    assert await bot.router.learner.retrain()
+    # The bot's own learner may have read the new examples already (it starts with the bot): either
+    # way the model is learned from them once.
+    await bot.router.learner.retrain()
     model = bot.router.learner.model
     assert model is not None and set(model.departments) == {"transport", "environment", "welfare", "housing"}
     assert not await bot.router.learner.retrain()  # nothing changed: nothing to learn again
