@@ -23,6 +23,7 @@ import os
 import re
 import secrets
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -95,6 +96,13 @@ class ServerConfig(BaseModel):
     metrics_token: str = ""
     # How old the store's gauges (outbox, open and overdue tickets) may be when scraped.
     metrics_cache_seconds: float = Field(default=5.0, ge=0)
+    # Names this instance among those on one database: a restarted instance takes back at once the
+    # messages it was sending when it stopped. Unset: this host's name and the port (set it where
+    # the host name changes at each start, as in a container).
+    instance: str = ""
+
+    def instance_name(self) -> str:
+        return self.instance or f"{socket.gethostname()}:{self.port}"
 
 
 class BotConfig(BaseModel):
@@ -345,6 +353,7 @@ async def build(
         on_final_failure=failed_for_good,
         on_sent=sent,
         prepare=router.prepare_outgoing,
+        instance=config.server.instance_name(),
     )
     router.on_outbox(dispatcher.wake)
     media = MediaFetcher(db=db, channels=adapters, config=config.router.media, clock=clock)

@@ -21,10 +21,13 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 
-from channels.base import Channel, OutboundMessage, PermanentSendError, TransientSendError
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from channels.base import Channel, OutboundMessage, PermanentSendError, SendResult, TransientSendError
 from router.config import DispatcherConfig
 from router.ratelimit import Pacer, wait_all
 from store import Database, Outbox, OutboxStatus, data, utcnow
+from store.group import GroupCommit
 
 log = logging.getLogger("router.dispatcher")
 
@@ -45,14 +48,19 @@ class Dispatcher:
         on_final_failure: FinalFailureHook | None = None,
         on_sent: SentHook | None = None,
         prepare: PrepareHook | None = None,
+        instance: str = "",
     ) -> None:
         self.db = db
+        self.instance = instance  # names this process's claims (server.instance)
         self.channels = dict(channels)
         self.config = config
         self.clock = clock
         self.on_final_failure = on_final_failure
         self.on_sent = on_sent
         self.prepare = prepare
+        # Outcomes recorded at the same moment share a transaction (store/group.py): a burst of
+        # sends would otherwise queue one write transaction each behind the intakes.
+        self._outcomes = GroupCommit(db)
         # For the operator's metrics: (channel, "sent" | "retried" | "failed") after each attempt.
         self.observers: list[Callable[[str, str], None]] = []
         self._wakes = {name: asyncio.Event() for name in self.channels}
@@ -72,6 +80,7 @@ class Dispatcher:
 
     async def run(self) -> None:
         """Deliver until cancelled; a store outage pauses delivery, it does not end it."""
+        await self.take_back_claims()
         async with asyncio.TaskGroup() as loops:
             for name in self.channels:
                 loops.create_task(self._run_channel(name), name=f"dispatcher-{name}")
@@ -102,6 +111,20 @@ class Dispatcher:
                 async with asyncio.timeout(delay):
                     await wake.wait()
 
+    async def take_back_claims(self) -> None:
+        """Rows this instance was sending when it last stopped are due now, not when their lease runs
+        out: a restart after a crash sends its first replies within seconds."""
+        if not self.instance:
+            return
+        try:
+            async with self.db.transaction() as session:
+                taken = await data.release_claims(session, claimed_by=self.instance, now=self.clock())
+        except Exception:  # the store is not answering: their leases will run out instead
+            log.exception("dispatcher: could not take back this instance's unfinished sends")
+            return
+        if taken:
+            log.warning("dispatcher: %d message(s) were being sent when this instance stopped", taken)
+
     async def run_once(self) -> int:
         """Claim one batch of due rows per channel and deliver them; returns how many were claimed."""
         async with asyncio.TaskGroup() as group:
@@ -114,7 +137,12 @@ class Dispatcher:
             # The clock is read once the transaction holds the lock: rows committed while it
             # waited are due too.
             rows = await data.claim_outbox(
-                session, channels=[name], now=self.clock(), lease=lease, limit=self.config.batch
+                session,
+                channels=[name],
+                now=self.clock(),
+                lease=lease,
+                limit=self.config.batch,
+                claimed_by=self.instance,
             )
             stopped = await data.opted_out(session, channel=name, addresses={row.recipient for row in rows})
         claimed = len(rows)
@@ -162,7 +190,8 @@ class Dispatcher:
         """Unclaim rows, due again at `at`, without counting this claim as an attempt."""
         if not rows:
             return
-        async with self.db.transaction() as session:
+
+        async def unclaim(session: AsyncSession) -> None:
             for row in rows:
                 await data.finish_outbox(
                     session,
@@ -172,6 +201,8 @@ class Dispatcher:
                     attempts=row.attempts - 1,
                     next_attempt_at=at,
                 )
+
+        await self._outcomes.run(unclaim)
 
     async def _deliver(self, row: Outbox) -> datetime | None:
         """Send one row; returns when it is due again if it was put back for a retry."""
@@ -189,7 +220,7 @@ class Dispatcher:
         try:
             if self.prepare is not None:
                 message = await self.prepare(message)
-            result = await channel.send(message)
+            result = await self._sent_already(channel, row, message) or await channel.send(message)
         except TransientSendError as exc:
             if exc.retry_after:
                 # The provider asked everyone to wait: hold the channel's other sends too.
@@ -202,16 +233,18 @@ class Dispatcher:
             log.exception("dispatcher: %s failed to send outbox row %s", row.channel, row.id)
             return await self._retry(row, f"{type(exc).__name__}: {exc}", None)
         else:
-            async with self.db.transaction() as session:
-                await data.finish_outbox(
+            sent_at = self.clock()
+            await self._outcomes.run(
+                lambda session: data.finish_outbox(
                     session,
                     outbox_id=row.id or 0,
                     attempt=row.attempts,
                     status=OutboxStatus.SENT,
-                    sent_at=self.clock(),
+                    sent_at=sent_at,
                     provider_message_id=result.provider_message_id,
                     last_error=None,
                 )
+            )
             channel.on_sent(message)
             self._observe(row.channel, "sent")
             if self.on_sent is not None:
@@ -226,6 +259,32 @@ class Dispatcher:
                 pacer.hold(pacer.interval * cost, row.recipient)
         return None
 
+    async def _sent_already(
+        self, channel: Channel, row: Outbox, message: OutboundMessage
+    ) -> SendResult | None:
+        """For a row whose earlier attempt may have reached the provider (its sender died before
+        recording the outcome): the provider's record of it, where the provider can tell. Raises a
+        `SendError` when it cannot be asked now (the row is retried, not sent blind)."""
+        if row.unsure_since is None or not channel.can_find_sent:
+            return None
+        try:
+            # Each adapter allows for its provider's clock; a wider window would take an earlier
+            # identical text (the same FAQ answer) for this one, and the citizen would miss it.
+            found = await channel.find_sent(message, since=row.unsure_since)
+        except PermanentSendError as exc:  # not allowed to look (a key without read access): send
+            log.warning("dispatcher: %s cannot tell whether row %s was sent (%s)", row.channel, row.id, exc)
+            return None
+        log.warning(
+            "dispatcher: %s row %s may have been sent before a crash: %s",
+            row.channel,
+            row.id,
+            "the provider has it, not sending again" if found else "the provider does not have it; sending",
+            extra={"channel": row.channel, "outbox_id": row.id},
+        )
+        if found is not None:
+            self._observe(row.channel, "found")
+        return found
+
     async def _still_ours(self, row: Outbox) -> bool:
         """Renew the claim's lease after a long wait for the rate limit, so no other sender takes
         the row meanwhile; False when it was taken already (then this sender leaves it)."""
@@ -233,10 +292,11 @@ class Dispatcher:
         lease = timedelta(seconds=self.config.lease_seconds)
         if row.claimed_until is None or row.claimed_until - now > lease / 2:
             return True
-        async with self.db.transaction() as session:
-            renewed = await data.renew_outbox(
+        renewed = await self._outcomes.run(
+            lambda session: data.renew_outbox(
                 session, outbox_id=row.id or 0, attempt=row.attempts, until=now + lease
             )
+        )
         row.claimed_until = now + lease
         return renewed
 
@@ -261,8 +321,8 @@ class Dispatcher:
             extra={"channel": row.channel, "outbox_id": row.id},
         )
         due = self.clock() + timedelta(seconds=delay)
-        async with self.db.transaction() as session:
-            await data.finish_outbox(
+        await self._outcomes.run(
+            lambda session: data.finish_outbox(
                 session,
                 outbox_id=row.id or 0,
                 attempt=row.attempts,
@@ -270,6 +330,7 @@ class Dispatcher:
                 next_attempt_at=due,
                 last_error=error[:2000],
             )
+        )
         self._observe(row.channel, "retried")
         return due
 
@@ -286,7 +347,8 @@ class Dispatcher:
             extra={"channel": row.channel, "outbox_id": row.id},
         )
         self._observe(row.channel, "failed")
-        async with self.db.transaction() as session:
+
+        async def record(session: AsyncSession) -> None:
             finished = await data.finish_outbox(
                 session,
                 outbox_id=row.id or 0,
@@ -308,5 +370,7 @@ class Dispatcher:
                         "error": error[:500],
                     },
                 )
+
+        await self._outcomes.run(record)
         if self.on_final_failure is not None:
             await self.on_final_failure(row, error)

@@ -182,7 +182,10 @@ class TicketEvent(SQLModel, table=True):
 class Outbox(SQLModel, table=True):
     """One outgoing message to deliver, written in the transaction of the change that caused it."""
 
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        Index("ix_outbox_claimed_by", "status", "claimed_by"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     idempotency_key: str = Field(max_length=128, unique=True)
@@ -195,6 +198,12 @@ class Outbox(SQLModel, table=True):
     attempts: int = Field(default=0)
     next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The current claim: which instance (`server.instance`) and when it began.
+    claimed_by: str | None = Field(default=None, max_length=255)
+    claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Set when a row is claimed again while an earlier attempt's outcome was never recorded (its
+    # sender died mid-send): that attempt began then, and may have reached the provider.
+    unsure_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_error: str | None = Field(default=None)
     provider_message_id: str | None = Field(default=None, max_length=255)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -7,15 +7,16 @@ import os
 import signal
 import sys
 import textwrap
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlmodel import col, select
 
 from bot import Bot, build
+from channels.base import OutboundMessage, SendResult
 from channels.memory import MemoryChannel
-from store import Outbox, OutboxStatus, data
+from store import Database, Outbox, OutboxStatus, data
 from tests.conftest import ROOT, FakeClock, config_for_tests
 
 City = tuple[Bot, MemoryChannel]
@@ -81,7 +82,8 @@ CHILD = textwrap.dedent(
     sys.path.insert(0, {root!r})
     from pathlib import Path
     import bot
-    from channels.memory import MemoryChannel
+    from channels.base import OutboundMessage, SendResult
+from channels.memory import MemoryChannel
     from tests.conftest import config_for_tests
 
     class Stuck(MemoryChannel):
@@ -140,3 +142,65 @@ async def test_a_reply_pending_when_the_process_was_killed_is_sent_after_restart
         async with restarted.db.session() as s:
             assert await data.count_outbox(s, status=OutboxStatus.SENT) == 1
             assert await data.count_outbox(s, status=OutboxStatus.PENDING) == 0
+
+
+class Remembering(MemoryChannel):
+    """A provider that can say what it received (as Twilio's message list and Slack's history can)."""
+
+    can_find_sent = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[str] = []
+
+    async def find_sent(self, message: OutboundMessage, *, since: datetime) -> SendResult | None:
+        self.asked.append(message.idempotency_key)
+        for n, sent in enumerate(self.sent, start=1):
+            if sent.idempotency_key == message.idempotency_key:
+                return SendResult(provider_message_id=f"out-{n}")
+        return None
+
+
+@pytest.mark.parametrize("reached_the_provider", [True, False])
+async def test_a_send_cut_short_by_a_crash_is_asked_about_before_it_is_sent_again(
+    database: Database, tmp_path: Path, clock: FakeClock, reached_the_provider: bool
+) -> None:
+    channel = Remembering()
+    config = config_for_tests(tmp_path)
+    bot = await build(config, base_dir=ROOT, channels=[channel], webchat=False, db=database, clock=clock)
+    async with bot.running(sweeps=False):
+        await channel.push("소파 버리는 방법")
+        reply = await channel.pop()
+    # Play the crash: the row is claimed again by this instance, as if it died after handing the
+    # reply to the provider (or before) and before recording the outcome.
+    async with database.transaction() as s:
+        (row,) = (await s.exec(select(Outbox))).all()
+        row.status, row.claimed_until, row.claimed_by = (
+            OutboxStatus.SENDING,
+            clock.now + timedelta(hours=1),
+            bot.dispatcher.instance,
+        )
+        row.claimed_at = clock.now
+        s.add(row)
+    if not reached_the_provider:
+        channel.sent.clear()
+    restarted = await build(
+        config, base_dir=ROOT, channels=[channel], webchat=False, db=database, clock=clock
+    )
+    async with restarted.running(sweeps=False):  # takes its own row back at once, not after the lease
+        await until_sent(restarted)
+    assert channel.asked == [reply.idempotency_key]
+    assert [m.idempotency_key for m in channel.sent] == [reply.idempotency_key]  # exactly once
+    async with database.session() as s:
+        (row,) = (await s.exec(select(Outbox))).all()
+    assert (row.status, row.attempts, row.unsure_since) == (OutboxStatus.SENT, 2, None)
+    assert row.provider_message_id == "out-1"
+
+
+async def until_sent(bot: Bot) -> None:
+    async with asyncio.timeout(5):
+        while True:
+            async with bot.db.session() as s:
+                if await data.count_outbox(s, status=OutboxStatus.SENT) == 1:
+                    return
+            await asyncio.sleep(0.02)

@@ -23,12 +23,12 @@ async def test_migrations_build_exactly_the_models(database: Database) -> None:
             lambda sync: compare_metadata(MigrationContext.configure(sync), SQLModel.metadata)
         )
     assert diff == []
-    assert await database.current_revision() == "0006"
+    assert await database.current_revision() == "0007"
 
 
 async def test_upgrade_twice_is_harmless(database: Database) -> None:
     await database.upgrade()
-    assert await database.current_revision() == "0006"
+    assert await database.current_revision() == "0007"
 
 
 async def _contact_and_ticket(db: Database, *, address: str = "+821012345678") -> tuple[int, int]:
@@ -276,3 +276,47 @@ async def _scalar(database: Database, sql: str) -> str | None:
 
     async with database.engine.connect() as connection:
         return (await connection.execute(text(sql))).scalar()
+
+
+async def test_a_row_taken_from_a_dead_sender_says_since_when_it_may_have_been_sent(
+    database: Database,
+) -> None:
+    _, ticket_id = await _contact_and_ticket(database)
+    row_id = await _queue(database, ticket_id, "unsure")
+    lease = timedelta(seconds=60)
+    async with database.transaction() as s:
+        (first,) = await data.claim_outbox(
+            s, channels=["sms"], now=T0, lease=lease, limit=10, claimed_by="a:1"
+        )
+    assert (first.claimed_by, first.claimed_at, first.unsure_since) == ("a:1", T0, None)
+    # The instance restarts: it takes its own row back at once, not after the lease.
+    restart = T0 + timedelta(seconds=5)
+    async with database.transaction() as s:
+        assert await data.release_claims(s, claimed_by="b:1", now=restart) == 0
+        assert await data.release_claims(s, claimed_by="a:1", now=restart) == 1
+        (second,) = await data.claim_outbox(
+            s, channels=["sms"], now=restart, lease=lease, limit=10, claimed_by="a:1"
+        )
+    assert second.id == row_id and second.attempts == 2 and second.unsure_since == T0
+    async with database.transaction() as s:
+        assert await data.finish_outbox(
+            s, outbox_id=row_id, attempt=2, status=OutboxStatus.SENT, sent_at=restart
+        )
+    async with database.session() as s:
+        row = await data.get_outbox(s, outbox_id=row_id)
+    assert row is not None and row.unsure_since is None
+
+
+async def test_a_row_put_back_after_a_failed_attempt_is_not_unsure(database: Database) -> None:
+    _, ticket_id = await _contact_and_ticket(database)
+    row_id = await _queue(database, ticket_id, "retry")
+    lease = timedelta(seconds=60)
+    async with database.transaction() as s:
+        await data.claim_outbox(s, channels=["sms"], now=T0, lease=lease, limit=10, claimed_by="a:1")
+        assert await data.finish_outbox(
+            s, outbox_id=row_id, attempt=1, status=OutboxStatus.PENDING, next_attempt_at=T0
+        )
+        (again,) = await data.claim_outbox(
+            s, channels=["sms"], now=T0, lease=lease, limit=10, claimed_by="a:1"
+        )
+    assert again.attempts == 2 and again.unsure_since is None
