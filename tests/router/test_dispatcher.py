@@ -82,8 +82,7 @@ CHILD = textwrap.dedent(
     sys.path.insert(0, {root!r})
     from pathlib import Path
     import bot
-    from channels.base import OutboundMessage, SendResult
-from channels.memory import MemoryChannel
+    from channels.memory import MemoryChannel
     from tests.conftest import config_for_tests
 
     class Stuck(MemoryChannel):
