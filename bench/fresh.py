@@ -35,3 +35,24 @@ async def fresh_store(url: str, config: StoreConfig) -> AsyncIterator[Database |
         async with admin.begin() as connection:
             await connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         await admin.dispose()
+
+
+@contextlib.asynccontextmanager
+async def fresh_database(url: str) -> AsyncIterator[str]:
+    """PostgreSQL: a fresh database beside the one in `url`, migrated; yields its URL and drops it
+    at the end. For servers in other processes, which cannot be handed a schema as the in-process
+    bot is."""
+    name = f"bench_{secrets.token_hex(6)}"
+    admin = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as connection:
+        await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    fresh = make_url(url).set(database=name).render_as_string(hide_password=False)
+    db = Database(create_async_engine(fresh))
+    try:
+        await db.upgrade()
+        await db.close()
+        yield fresh
+    finally:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        await admin.dispose()

@@ -18,9 +18,11 @@ import math
 import multiprocessing
 import os
 import platform
+import signal
 import sys
 import tempfile
 import time
+from asyncio.subprocess import PIPE
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -36,10 +38,11 @@ sys.path.insert(0, str(ROOT))  # run as a script from bench/: the project's pack
 
 from sqlalchemy import distinct, func  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 from sqlmodel import col, select  # noqa: E402
 
 import bot as bot_module  # noqa: E402
-from bench.fresh import fresh_store  # noqa: E402
+from bench.fresh import fresh_database, fresh_store  # noqa: E402
 from knowledge import detect_language  # noqa: E402
 from store import Database, Direction, Message, OutboxStatus, Ticket, data  # noqa: E402
 
@@ -71,6 +74,10 @@ class Plan:
     citizens: int
     samples: int
     faq: list[str]
+    instances: list[str] = field(default_factory=list)  # the bot's instances; citizen n talks to n % len
+
+    def bot_url(self, citizen: int) -> str:
+        return self.instances[citizen % len(self.instances)] if self.instances else self.urls["bot"]
 
 
 @dataclass
@@ -134,6 +141,7 @@ class Client:
         self.index = dict.fromkeys(plan.urls, 0)  # per target: the next message number
 
     def message(self, target: str) -> tuple[int, dict[str, str]]:
+        """The next message of `target`'s run: (the citizen sending it, the body)."""
         k = self.index[target]
         self.index[target] += 1
         citizen = k % self.plan.citizens
@@ -144,8 +152,8 @@ class Client:
     async def run(self) -> ClientResult:
         timeout = aiohttp.ClientTimeout(total=60)  # a long-poll is held up to 25 s
         async with aiohttp.ClientSession(timeout=timeout) as polls:
-            for _ in range(self.plan.citizens):
-                async with polls.post(self.plan.urls["bot"] + "/chat/api/session") as response:
+            for citizen in range(self.plan.citizens):
+                async with polls.post(self.plan.bot_url(citizen) + "/chat/api/session") as response:
                     self.sessions.append((await response.json())["session"])
             for level in self.plan.levels:
                 for target in self.plan.urls:
@@ -155,8 +163,10 @@ class Client:
                     self.result.rows.append(await self.level(polls, target, level, self.plan.requests, every))
             # The citizen's view at the end: every message there, each followed by a reply.
             start = time.perf_counter()
-            pairs = zip(self.sessions, self.sent, strict=True)
-            finals = [self.watch(polls, s, reply_to(n, all_of=True), start, FINAL_TIMEOUT) for s, n in pairs]
+            finals = [
+                self.watch(polls, c, reply_to(n, all_of=True), start, FINAL_TIMEOUT)
+                for c, n in enumerate(self.sent)
+            ]
             self.result.unreplied = sum(seen is None for seen in await asyncio.gather(*finals))
         return self.result
 
@@ -172,9 +182,10 @@ class Client:
             async def worker() -> None:
                 for i in todo:
                     citizen, body = self.message(target)
+                    base = self.plan.bot_url(citizen) if target == "bot" else url
                     start = time.perf_counter()
                     try:
-                        async with http.post(url + "/chat/api/messages", json=body) as response:
+                        async with http.post(base + "/chat/api/messages", json=body) as response:
                             await response.read()
                             ok = response.status == 200
                     except (aiohttp.ClientError, TimeoutError):
@@ -188,7 +199,7 @@ class Client:
                         self.sent[citizen] += 1
                         if sample_every and i % sample_every == 0:
                             done = reply_to(self.sent[citizen])
-                            watch = self.watch(polls, body["session"], done, start)
+                            watch = self.watch(polls, citizen, done, start)
                             watchers.append(asyncio.create_task(watch))
 
             began = time.perf_counter()
@@ -204,16 +215,16 @@ class Client:
     async def watch(
         self,
         polls: aiohttp.ClientSession,
-        session: str,
+        citizen: int,
         done: Callable[[list[bool]], bool],
         start: float,
         limit: float = SAMPLE_TIMEOUT,
     ) -> float | None:
         """Long-poll the citizen's conversation until `done`: ms since `start`, or None after `limit` s."""
-        version = ""
+        version, session = "", self.sessions[citizen]
         while time.perf_counter() - start < limit:
             query = {"session": session, "version": version}
-            async with polls.get(self.plan.urls["bot"] + "/chat/api/messages", params=query) as response:
+            async with polls.get(self.plan.bot_url(citizen) + "/chat/api/messages", params=query) as response:
                 if response.status != 200:
                     return None
                 body = await response.json()
@@ -285,39 +296,112 @@ async def settle_and_count(db: Database, timeout: float = FINAL_TIMEOUT) -> dict
         await asyncio.sleep(0.2)
 
 
-async def bench(args: argparse.Namespace, url: str) -> tuple[Plan, ClientResult, dict[str, int]]:
+def bot_config(url: str, instance: str = "") -> bot_module.BotConfig:
     config = bot_module.load_config(ROOT / "config.yaml")
     webchat = config.channels.webchat.model_copy(update={"messages_per_minute": RATE_LIMIT})
-    config = config.model_copy(
+    return config.model_copy(
         update={
             "store": config.store.model_copy(update={"url": url}),
             "knowledge": config.knowledge.model_copy(update={"reload_seconds": 0}),
             "channels": config.channels.model_copy(update={"webchat": webchat}),
+            "server": config.server.model_copy(update={"instance": instance}),
         }
     )
+
+
+def citizens_for(args: argparse.Namespace) -> int:
     # One citizen per concurrent request at least (no session has two messages in flight), and
     # few enough messages each (two with the reply) that the conversation shows all of them.
     total = len(args.levels) * (args.requests + args.warmup)
-    citizens = max(args.citizens, *args.levels, math.ceil(2 * total / (HISTORY - 20)))
+    return int(max(args.citizens, *args.levels, math.ceil(2 * total / (HISTORY - 20))))
+
+
+async def run_plan(plan: Plan, same_process: bool) -> ClientResult:
+    if same_process:
+        return await Client(plan).run()
+    # spawn, not fork: a forked child would inherit this running event loop
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return await asyncio.get_running_loop().run_in_executor(pool, run_client, plan)
+
+
+async def bench(args: argparse.Namespace, url: str) -> tuple[Plan, ClientResult, dict[str, int]]:
+    if args.instances:
+        return await bench_instances(args, url)
+    config = bot_config(url)
     async with fresh_store(url, config.store) as db:
         bot = await bot_module.build(config, base_dir=ROOT, db=db)
         async with bot.running():
             runners = {"bot": await serve(bot_module.make_app(bot)), "bare": await serve(bare_app())}
             urls = {target: base for target, (_, base) in runners.items()}
             plan = Plan(
-                urls, args.levels, args.requests, args.warmup, citizens, args.samples, faq_questions(bot)
+                urls,
+                args.levels,
+                args.requests,
+                args.warmup,
+                citizens_for(args),
+                args.samples,
+                faq_questions(bot),
             )
             try:
-                if args.same_process:
-                    result = await Client(plan).run()
-                else:  # spawn, not fork: a forked child would inherit this running event loop
-                    context = multiprocessing.get_context("spawn")
-                    with ProcessPoolExecutor(1, mp_context=context) as pool:
-                        result = await asyncio.get_running_loop().run_in_executor(pool, run_client, plan)
+                result = await run_plan(plan, args.same_process)
             finally:
                 for runner, _ in runners.values():
                     await runner.cleanup()
             return plan, result, await settle_and_count(bot.db)
+
+
+async def bench_instances(args: argparse.Namespace, url: str) -> tuple[Plan, ClientResult, dict[str, int]]:
+    """The bot as `args.instances` processes on one fresh PostgreSQL database; each citizen talks
+    to one of them (as behind a load balancer with sticky sessions)."""
+    async with fresh_database(url) as database:
+        servers = [
+            await asyncio.create_subprocess_exec(
+                sys.executable, __file__, "--serve", database, "--instance", f"bench-{n}", stdout=PIPE
+            )
+            for n in range(args.instances)
+        ]
+        try:
+            ready = [json.loads(await server.stdout.readline()) for server in servers if server.stdout]
+            bare, bare_url = await serve(bare_app())
+            urls = {"bot": ready[0]["url"], "bare": bare_url}
+            plan = Plan(
+                urls,
+                args.levels,
+                args.requests,
+                args.warmup,
+                citizens_for(args),
+                args.samples,
+                ready[0]["faq"],
+            )
+            plan.instances = [r["url"] for r in ready]
+            try:
+                result = await run_plan(plan, args.same_process)
+            finally:
+                await bare.cleanup()
+            db = Database(create_async_engine(database))
+            try:
+                counts = await settle_and_count(db)
+            finally:
+                await db.close()
+        finally:
+            for server in servers:
+                if server.returncode is None:
+                    server.terminate()
+                await server.wait()
+    return plan, result, counts
+
+
+async def serve_instance(url: str, instance: str) -> None:
+    """`--serve URL`: one instance of the bot for `bench_instances`, in a process of its own. It
+    prints its URL and the FAQ questions it answers as one JSON line, then serves until SIGTERM."""
+    bot = await bot_module.build(bot_config(url, instance), base_dir=ROOT)
+    async with bot.running():
+        runner, base = await serve(bot_module.make_app(bot))
+        print(json.dumps({"url": base, "faq": faq_questions(bot)}), flush=True)
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        await stop.wait()
+        await runner.cleanup()
 
 
 def main() -> int:
@@ -330,7 +414,20 @@ def main() -> int:
     p.add_argument("--database-url", help="default: a fresh SQLite file in a temp dir")
     p.add_argument("--same-process", action="store_true", help="run the client in the server's process")
     p.add_argument("--json", type=Path, help="also write the results here")
+    p.add_argument(
+        "--instances",
+        type=int,
+        default=0,
+        help="PostgreSQL: run the bot as this many processes on one database",
+    )
+    p.add_argument("--serve", metavar="URL", help=argparse.SUPPRESS)  # one of those processes
+    p.add_argument("--instance", default="", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.serve:
+        asyncio.run(serve_instance(args.serve, args.instance))
+        return 0
+    if args.instances and not (args.database_url or "").startswith("postgresql"):
+        p.error("--instances needs --database-url postgresql+asyncpg://...")
     args.levels = [int(n) for n in args.levels.split(",")]
     if min(*args.levels, args.requests, args.samples) < 1 or args.warmup < 0 or args.citizens < 100:
         p.error("levels, --requests and --samples must be positive, --citizens at least 100")
@@ -338,6 +435,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="intake-bench-") as tmp:
         url = args.database_url or f"sqlite+aiosqlite:///{tmp}/intake.db"
         kind = make_url(url).get_backend_name() + ("" if args.database_url else " (fresh temp file)")
+        if args.instances:
+            kind += f", {args.instances} bot processes on one fresh database"
         facts = {
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
