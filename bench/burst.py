@@ -47,7 +47,7 @@ from bench.intake import nearest_rank, serve  # noqa: E402
 from channels.settings import RateLimitConfig  # noqa: E402
 from channels.sms import SmsConfig  # noqa: E402
 from store import Direction, Message, OutboxStatus, data  # noqa: E402
-from tests.fakes.twilio import FakeTwilio, inbound_params, new_sid, sign  # noqa: E402
+from tests.fakes.twilio import FakeTwilio, inbound_params, new_sid, segment_count, sign  # noqa: E402
 
 ACCOUNT = "AC" + "5" * 32  # fixed: the Twilio process imports this module afresh
 TOKEN = "b" * 32
@@ -93,6 +93,7 @@ class TwilioSide:
     bursts: list[Burst] = field(default_factory=list)
     drain_seconds: float | None = None  # first webhook until the last citizen's reply arrived
     texts: int = 0  # messages the stand-in accepted
+    segments: int = 0  # what the short code's rate counts
     repeated: dict[str, int] = field(default_factory=dict)  # "to: body" -> times, when more than once
     unanswered: int = 0  # citizens with no reply at the end
     spec_violations: list[str] = field(default_factory=list)
@@ -162,6 +163,7 @@ async def twilio_side(pipe: Connection, messages: int, concurrency: int, drain_t
         await asyncio.sleep(2.0)  # a second copy of a reply would show by now
         counts = collections.Counter((sms.to, sms.body) for sms in fake.sent)
         side.texts = len(fake.sent)
+        side.segments = sum(segment_count(sms.body) for sms in fake.sent)
         side.repeated = {f"{to}: {body[:40]}": n for (to, body), n in counts.items() if n > 1}
         side.unanswered = len(citizens - {sms.to for sms in fake.sent})
         side.spec_violations = fake.spec_violations[:5]
@@ -296,6 +298,8 @@ def main() -> int:
     drain = f"{side.drain_seconds:.1f} s" if side.drain_seconds is not None else "not drained"
     print(f"\nbot / bare   {ratio:.1%} (the bare handler parses the same form, in the same run)")
     print(f"drain        first webhook to the last citizen's reply: {drain} ({side.texts} texts)")
+    floor = side.segments / args.rate
+    print(f"             {side.segments} segments at {args.rate:g} a second take {floor:.1f} s at the least")
     print(f"memory       {server['memory']}")
     print(f"store        {server['store']}")
 
@@ -318,6 +322,7 @@ def main() -> int:
         print(f"  {problem}")
     if args.json:
         report = {"machine": facts, "rows": rows, "ratio": ratio, "drain_seconds": side.drain_seconds}
+        report |= {"drain_floor_seconds": floor}
         report |= {"server": server, "problems": problems, "twilio": asdict(side) | {"bursts": rows}}
         args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return 1 if problems else 0

@@ -38,7 +38,7 @@ class DispatcherConfig(BaseModel):
 
     poll_seconds: float = Field(default=1.0, gt=0, description="how often to look for due rows")
     batch: int = Field(default=50, ge=1)
-    concurrency: int = Field(default=8, ge=1, description="recipients served at once")
+    concurrency: int = Field(default=8, ge=1, description="calls to the provider at once")
     # A provider outage delays messages, it does not drop them: a transient failure is retried until
     # the message is this old (an SMS queued longer than ~10 hours would expire at Twilio anyway).
     give_up_after_hours: float = Field(default=24.0, gt=0)

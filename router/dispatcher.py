@@ -165,12 +165,11 @@ class Dispatcher:
             if earlier is not None and earlier[0] < (queue[0].id or 0):
                 await self._put_back(queue, earlier[1])
                 return
-            async with limit:
-                for n, row in enumerate(queue):
-                    retry_at = await self._deliver(row)
-                    if retry_at is not None:
-                        await self._put_back(queue[n + 1 :], retry_at)
-                        return
+            for n, row in enumerate(queue):
+                retry_at = await self._deliver(row, limit)
+                if retry_at is not None:
+                    await self._put_back(queue[n + 1 :], retry_at)
+                    return
 
         # A TaskGroup, not gather: when the dispatcher is cancelled (shutdown) it waits for the
         # senders to unwind, so none is left mid-transaction after the store is closed.
@@ -204,8 +203,10 @@ class Dispatcher:
 
         await self._outcomes.run(unclaim)
 
-    async def _deliver(self, row: Outbox) -> datetime | None:
-        """Send one row; returns when it is due again if it was put back for a retry."""
+    async def _deliver(self, row: Outbox, limit: asyncio.Semaphore) -> datetime | None:
+        """Send one row; returns when it is due again if it was put back for a retry. `limit` bounds
+        the calls to the provider at once; recording the outcome is outside it, so the outcomes of
+        a whole batch share one transaction instead of queueing a few at a time behind intake."""
         channel = self.channels[row.channel]
         message = OutboundMessage.from_payload(row.payload)
         pacers = []
@@ -218,9 +219,10 @@ class Dispatcher:
         if not await self._still_ours(row):
             return None
         try:
-            if self.prepare is not None:
-                message = await self.prepare(message)
-            result = await self._sent_already(channel, row, message) or await channel.send(message)
+            async with limit:
+                if self.prepare is not None:
+                    message = await self.prepare(message)
+                result = await self._sent_already(channel, row, message) or await channel.send(message)
         except TransientSendError as exc:
             if exc.retry_after:
                 # The provider asked everyone to wait: hold the channel's other sends too.

@@ -50,7 +50,8 @@ class Metrics:
         )
         self.sends = Counter(
             f"{PREFIX}_sends",
-            "Attempts to deliver an outgoing message, by channel and result (sent, retried, failed)",
+            "Attempts to deliver an outgoing message, by channel and result (sent, retried, failed; found: "
+            "a reply cut short by a crash found at the provider, not sent again)",
             ["channel", "result"],
             registry=self.registry,
         )
