@@ -71,6 +71,11 @@ THREAD_STATUSES = CARD_STATUSES
 # A text no FAQ entry answers goes to the department of its best match only when that match is more
 # likely right than not (the review threshold lets in much weaker suggestions for a person to check).
 FAQ_ROUTE_PROBABILITY = 0.5
+# Intakes in one transaction at most. A batch holds SQLite's one writer for its whole length (a few
+# ms a message), and the dispatcher records its sends between batches: 16 keeps a reply's way out
+# under a second at 64 clients (bench/intake.py: 8 costs a tenth of the throughput, 200 doubles
+# the time to a visible reply).
+INTAKE_BATCH = 16
 RATING_BUTTONS = tuple(Button(label=str(n), value=str(n)) for n in range(1, 6))
 
 
@@ -147,7 +152,7 @@ class Router:
         self.desk_feed: DeskFeed | None = None  # set when a staff channel (Slack) is on
         self.learning: FaqLearning | None = None  # set by the composition root when learning is on
         # Several lanes on PostgreSQL (each a connection); SQLite has one writer at a time anyway.
-        self.writer = GroupCommit(db, lanes=writer_lanes(db))
+        self.writer = GroupCommit(db, lanes=writer_lanes(db), max_batch=INTAKE_BATCH)
 
     def on_outbox(self, listener: Callable[[], None]) -> None:
         """Call `listener` after each commit that queued outgoing messages (wakes the dispatcher)."""
