@@ -267,7 +267,19 @@ class Dispatcher:
         """For a row whose earlier attempt may have reached the provider (its sender died before
         recording the outcome): the provider's record of it, where the provider can tell. Raises a
         `SendError` when it cannot be asked now (the row is retried, not sent blind)."""
-        if row.unsure_since is None or not channel.can_find_sent:
+        if row.unsure_since is None:
+            return None
+        if row.delivery_status is not None:
+            # The provider reported on it already (a status callback carries our key): it arrived.
+            log.warning(
+                "dispatcher: %s row %s was sent before a crash (reported %s)",
+                row.channel,
+                row.id,
+                row.delivery_status,
+            )
+            self._observe(row.channel, "found")
+            return SendResult(provider_message_id=row.provider_message_id)
+        if not channel.can_find_sent:
             return None
         try:
             # Each adapter allows for its provider's clock; a wider window would take an earlier

@@ -203,3 +203,24 @@ async def until_sent(bot: Bot) -> None:
                 if await data.count_outbox(s, status=OutboxStatus.SENT) == 1:
                     return
             await asyncio.sleep(0.02)
+
+
+async def test_a_send_cut_short_but_reported_by_the_provider_is_not_sent_again(
+    database: Database, tmp_path: Path, clock: FakeClock
+) -> None:
+    memory = MemoryChannel()  # a provider that cannot be asked, but reports deliveries (callbacks)
+    config = config_for_tests(tmp_path)
+    bot = await build(config, base_dir=ROOT, channels=[memory], webchat=False, db=database, clock=clock)
+    async with bot.running(sweeps=False):
+        await memory.push("소파 버리는 방법")
+        await memory.pop()
+    async with database.transaction() as s:
+        (row,) = (await s.exec(select(Outbox))).all()
+        row.status, row.claimed_until = OutboxStatus.SENDING, clock.now + timedelta(hours=1)
+        row.claimed_by, row.claimed_at = bot.dispatcher.instance, clock.now
+        row.delivery_status = "delivered"  # its status callback came before the crash was noticed
+        s.add(row)
+    restarted = await build(config, base_dir=ROOT, channels=[memory], webchat=False, db=database, clock=clock)
+    async with restarted.running(sweeps=False):
+        await until_sent(restarted)
+    assert len(memory.sent) == 1
