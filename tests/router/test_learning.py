@@ -40,6 +40,9 @@ async def test_a_review_item_sent_with_an_entry_is_learned_and_answered_next_tim
     bot, memory = city
     learning = bot.router.learning
     assert learning is not None
+    # The bot's first learning round at start-up records tonight's refit attempt (too few labels):
+    # let it be done, so that "nothing changed" below is about this test's labels alone.
+    await learning.refit_if_due()
     first = await ask(bot, memory, UNSURE, "citizen-1")
     assert await status(bot, first) == TicketStatus.REVIEW
     await bot.desk.send_review(first, staff=KIM)
