@@ -296,12 +296,14 @@ async def settle_and_count(db: Database, timeout: float = FINAL_TIMEOUT) -> dict
         await asyncio.sleep(0.2)
 
 
-def bot_config(url: str, instance: str = "") -> bot_module.BotConfig:
+def bot_config(url: str, instance: str = "", pool_size: int = 0) -> bot_module.BotConfig:
     config = bot_module.load_config(ROOT / "config.yaml")
     webchat = config.channels.webchat.model_copy(update={"messages_per_minute": RATE_LIMIT})
     return config.model_copy(
         update={
-            "store": config.store.model_copy(update={"url": url}),
+            "store": config.store.model_copy(
+                update={"url": url, "pool_size": pool_size or config.store.pool_size}
+            ),
             "knowledge": config.knowledge.model_copy(update={"reload_seconds": 0}),
             "channels": config.channels.model_copy(update={"webchat": webchat}),
             "server": config.server.model_copy(update={"instance": instance}),
@@ -327,7 +329,7 @@ async def run_plan(plan: Plan, same_process: bool) -> ClientResult:
 async def bench(args: argparse.Namespace, url: str) -> tuple[Plan, ClientResult, dict[str, int]]:
     if args.instances:
         return await bench_instances(args, url)
-    config = bot_config(url)
+    config = bot_config(url, pool_size=args.pool_size)
     async with fresh_store(url, config.store) as db:
         bot = await bot_module.build(config, base_dir=ROOT, db=db)
         async with bot.running():
@@ -356,7 +358,9 @@ async def bench_instances(args: argparse.Namespace, url: str) -> tuple[Plan, Cli
     async with fresh_database(url) as database:
         servers = [
             await asyncio.create_subprocess_exec(
-                sys.executable, __file__, "--serve", database, "--instance", f"bench-{n}", stdout=PIPE
+                *(sys.executable, __file__, "--serve", database, "--instance", f"bench-{n}"),
+                *("--pool-size", str(args.pool_size)),
+                stdout=PIPE,
             )
             for n in range(args.instances)
         ]
@@ -391,10 +395,10 @@ async def bench_instances(args: argparse.Namespace, url: str) -> tuple[Plan, Cli
     return plan, result, counts
 
 
-async def serve_instance(url: str, instance: str) -> None:
+async def serve_instance(url: str, instance: str, pool_size: int) -> None:
     """`--serve URL`: one instance of the bot for `bench_instances`, in a process of its own. It
     prints its URL and the FAQ questions it answers as one JSON line, then serves until SIGTERM."""
-    bot = await bot_module.build(bot_config(url, instance), base_dir=ROOT)
+    bot = await bot_module.build(bot_config(url, instance, pool_size), base_dir=ROOT)
     async with bot.running():
         runner, base = await serve(bot_module.make_app(bot))
         print(json.dumps({"url": base, "faq": faq_questions(bot)}), flush=True)
@@ -414,17 +418,14 @@ def main() -> int:
     p.add_argument("--database-url", help="default: a fresh SQLite file in a temp dir")
     p.add_argument("--same-process", action="store_true", help="run the client in the server's process")
     p.add_argument("--json", type=Path, help="also write the results here")
-    p.add_argument(
-        "--instances",
-        type=int,
-        default=0,
-        help="PostgreSQL: run the bot as this many processes on one database",
-    )
+    several = "PostgreSQL: run the bot as this many processes on one database"
+    p.add_argument("--instances", type=int, default=0, help=several)
+    p.add_argument("--pool-size", type=int, default=0, help="store.pool_size (default: config.yaml's)")
     p.add_argument("--serve", metavar="URL", help=argparse.SUPPRESS)  # one of those processes
     p.add_argument("--instance", default="", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.serve:
-        asyncio.run(serve_instance(args.serve, args.instance))
+        asyncio.run(serve_instance(args.serve, args.instance, args.pool_size))
         return 0
     if args.instances and not (args.database_url or "").startswith("postgresql"):
         p.error("--instances needs --database-url postgresql+asyncpg://...")

@@ -4,12 +4,15 @@ transaction decides what is one unit of work."""
 from __future__ import annotations
 
 import hashlib
+import weakref
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import and_, case, delete, func, insert, or_, text, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -105,19 +108,53 @@ async def find_contact(session: AsyncSession, *, channel: str, address: str) -> 
 # --- tickets --------------------------------------------------------------------------------
 
 
+_TAKE_NUMBER = text(
+    "INSERT INTO ticketcounter (year, last) VALUES (:year, 1) "
+    "ON CONFLICT (year) DO UPDATE SET last = ticketcounter.last + 1 RETURNING last"
+)
+# The years whose sequence this process knows to exist, by engine (each engine is one database, or
+# one schema of it).
+_SEQUENCES_MADE: weakref.WeakKeyDictionary[Engine, set[int]] = weakref.WeakKeyDictionary()
+
+
 async def next_reference(session: AsyncSession, *, year: int) -> str:
-    """The next public reference of `year`, e.g. 2026-000123 (one counter row per year)."""
+    """The next public reference of `year`, e.g. 2026-000123.
+
+    SQLite (one writer at a time) counts in one row per year, in the caller's transaction: the
+    references have no gaps. On PostgreSQL that row would be held until the caller commits, and
+    every intake of every instance would queue behind it; there each year has a sequence instead,
+    which holds nothing (made on first use, starting after the year's counter row, so a database
+    that counted in the row goes on from there). A number whose ticket is then not stored (its
+    intake failed) is skipped."""
     connection = await session.connection()
-    last = (
-        await connection.execute(
-            text(
-                "INSERT INTO ticketcounter (year, last) VALUES (:year, 1) "
-                "ON CONFLICT (year) DO UPDATE SET last = ticketcounter.last + 1 RETURNING last"
-            ),
-            {"year": year},
-        )
-    ).scalar_one()
+    if connection.dialect.name != "postgresql":
+        last = (await connection.execute(_TAKE_NUMBER, {"year": year})).scalar_one()
+        return f"{year}-{last:06d}"
+    sequence = f"ticketreference_{int(year)}"
+    made = _SEQUENCES_MADE.setdefault(connection.engine.sync_engine, set())
+    if year not in made:
+        await _make_sequence(connection.engine, sequence, year)
+        made.add(year)
+    last = (await connection.execute(text(f"SELECT nextval('{sequence}')"))).scalar_one()
     return f"{year}-{last:06d}"
+
+
+async def _make_sequence(engine: AsyncEngine, sequence: str, year: int) -> None:
+    """Create `year`'s sequence if it is not there, in a transaction of its own."""
+    async with engine.connect() as own:
+        own = await own.execution_options(isolation_level="AUTOCOMMIT")
+        # A lock per schema and year: two instances starting together create it once.
+        await own.execute(text("SELECT pg_advisory_lock(hashtext(current_schema()), :year)"), {"year": year})
+        try:
+            counted = (
+                await own.execute(text("SELECT last FROM ticketcounter WHERE year = :year"), {"year": year})
+            ).scalar()
+            start = int(counted or 0) + 1
+            await own.execute(text(f"CREATE SEQUENCE IF NOT EXISTS {sequence} START WITH {start}"))
+        finally:
+            await own.execute(
+                text("SELECT pg_advisory_unlock(hashtext(current_schema()), :year)"), {"year": year}
+            )
 
 
 async def add_ticket(session: AsyncSession, *, ticket: Ticket) -> Ticket:

@@ -54,7 +54,7 @@ class GroupCommit:
         self.db = db
         self.max_batch = max_batch
         self._lanes = [_Lane() for _ in range(max(1, lanes))]
-        # For the operator's metrics and the bench: how many batches, how many units.
+        # How many batches and units so far (bench/burst.py reports them).
         self.batches = 0
         self.units = 0
 

@@ -24,7 +24,8 @@ from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from sqlalchemy.engine import URL
 
 _INLINE_CALLS = frozenset({"fetchone", "fetchmany", "fetchall", "close", "cursor"})  # a cursor's close
-_READS = ("SELECT", "WITH", "BEGIN")  # BEGIN alone is deferred: it takes no lock
+# BEGIN alone is deferred: it takes no lock. (Not WITH: a common table expression may lead to a write.)
+_READS = ("SELECT", "BEGIN")
 
 
 class InlineConnection(aiosqlite.Connection):
@@ -93,9 +94,8 @@ def inline_creator(url: URL) -> Callable[[], Any]:
     """The `async_creator` for `create_async_engine`: connects as the aiosqlite dialect would
     (same arguments from the URL), but with an `InlineConnection`."""
     cargs, cparams = SQLiteDialect_aiosqlite().create_connect_args(url)
-    # Created on aiosqlite's thread, used on both: sqlite3 serialises each call itself.
+    # Made on aiosqlite's thread and used on both, never at once (see `_thread_idle`).
     cparams = {**cparams, "check_same_thread": False}
-    cparams.pop("factory", None)
 
     async def connect() -> InlineConnection:
         connection = InlineConnection(partial(sqlite3.connect, *cargs, **cparams), iter_chunk_size=64)

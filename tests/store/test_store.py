@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
@@ -71,6 +72,26 @@ async def test_concurrent_references_never_repeat(database: Database) -> None:
 
     refs = await asyncio.gather(*(one() for _ in range(10)))
     assert sorted(refs) == [f"2026-{n:06d}" for n in range(1, 11)]
+
+
+async def test_a_database_that_counted_in_the_row_goes_on_from_there(database: Database) -> None:
+    # Before PostgreSQL counted in a sequence, it counted in the year's row (SQLite still does).
+    async with database.transaction() as s:
+        await s.exec(text("INSERT INTO ticketcounter (year, last) VALUES (2026, 41)"))  # type: ignore[call-overload]
+    async with database.transaction() as s:
+        assert await data.next_reference(s, year=2026) == "2026-000042"
+
+
+async def test_a_reference_taken_by_an_intake_that_failed_is_not_given_again(database: Database) -> None:
+    with pytest.raises(RuntimeError):
+        async with database.transaction() as s:
+            taken = await data.next_reference(s, year=2026)
+            raise RuntimeError("the intake failed")
+    async with database.transaction() as s:
+        after = await data.next_reference(s, year=2026)
+    # PostgreSQL skips the number (a sequence holds nothing while the intake runs); SQLite, which
+    # counts in the caller's transaction, gives it again.
+    assert after == ("2026-000002" if database.dialect == "postgresql" else taken)
 
 
 async def test_an_inbound_provider_id_is_stored_once_per_channel(database: Database) -> None:
