@@ -81,12 +81,14 @@ async def test_metrics_count_each_message_by_channel_and_decision(served: Served
     # Once both replies are out: the outbox by state, and no reply waiting (an age of 0).
     await memory.pop()
     await memory.pop()
-    for _ in range(100):  # the rows are marked sent just after the channel took them
+    for _ in range(100):  # the rows are marked sent, then counted, just after the channel took them
         sent = await scrape(client)
         waiting = [
             sample(sent, "city_intake_outbox", channel="memory", state=s) for s in ("pending", "sending")
         ]
-        if waiting == [None, None]:
+        if waiting == [None, None] and sample(
+            sent, "city_intake_sends_total", channel="memory", result="sent"
+        ):
             break
         await asyncio.sleep(0.05)
     assert sample(sent, "city_intake_outbox", channel="memory", state="sending") is None
