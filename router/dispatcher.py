@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
@@ -30,6 +31,8 @@ from store import Database, Outbox, OutboxStatus, data, utcnow
 from store.group import GroupCommit
 
 log = logging.getLogger("router.dispatcher")
+
+CLAIM_SECONDS = 2.0  # a rate-limited channel claims what its rate sends in this long
 
 FinalFailureHook = Callable[[Outbox, str], Awaitable[None]]
 SentHook = Callable[[Outbox], Awaitable[None]]
@@ -131,6 +134,16 @@ class Dispatcher:
             counts = [group.create_task(self._run_channel_once(name)) for name in self.channels]
         return sum(task.result() for task in counts)
 
+    def _claim_limit(self, name: str) -> int:
+        """Rows to claim at once: a batch, or on a rate-limited channel what its rate lets go within
+        `CLAIM_SECONDS`. A row claimed and still waiting for its turn is, after a crash, one whose
+        fate is unknown (the provider is asked about it): claiming a long code's hour of texts at
+        once would make a restart ask about all of them."""
+        per_second = self.channels[name].rate_limit.per_second
+        if per_second is None:
+            return self.config.batch
+        return max(1, min(self.config.batch, math.ceil(per_second * CLAIM_SECONDS)))
+
     async def _run_channel_once(self, name: str) -> int:
         lease = timedelta(seconds=self.config.lease_seconds)
         async with self.db.transaction() as session:
@@ -141,7 +154,7 @@ class Dispatcher:
                 channels=[name],
                 now=self.clock(),
                 lease=lease,
-                limit=self.config.batch,
+                limit=self._claim_limit(name),
                 claimed_by=self.instance,
             )
             stopped = await data.opted_out(session, channel=name, addresses={row.recipient for row in rows})
