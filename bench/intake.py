@@ -311,11 +311,14 @@ def bot_config(url: str, instance: str = "", pool_size: int = 0) -> bot_module.B
     )
 
 
-def citizens_for(args: argparse.Namespace) -> int:
+def plan_for(
+    args: argparse.Namespace, urls: dict[str, str], faq: list[str], instances: list[str] | None = None
+) -> Plan:
     # One citizen per concurrent request at least (no session has two messages in flight), and
     # few enough messages each (two with the reply) that the conversation shows all of them.
     total = len(args.levels) * (args.requests + args.warmup)
-    return int(max(args.citizens, *args.levels, math.ceil(2 * total / (HISTORY - 20))))
+    citizens = int(max(args.citizens, *args.levels, math.ceil(2 * total / (HISTORY - 20))))
+    return Plan(urls, args.levels, args.requests, args.warmup, citizens, args.samples, faq, instances or [])
 
 
 async def run_plan(plan: Plan, same_process: bool) -> ClientResult:
@@ -335,15 +338,7 @@ async def bench(args: argparse.Namespace, url: str) -> tuple[Plan, ClientResult,
         async with bot.running():
             runners = {"bot": await serve(bot_module.make_app(bot)), "bare": await serve(bare_app())}
             urls = {target: base for target, (_, base) in runners.items()}
-            plan = Plan(
-                urls,
-                args.levels,
-                args.requests,
-                args.warmup,
-                citizens_for(args),
-                args.samples,
-                faq_questions(bot),
-            )
+            plan = plan_for(args, urls, faq_questions(bot))
             try:
                 result = await run_plan(plan, args.same_process)
             finally:
@@ -368,16 +363,7 @@ async def bench_instances(args: argparse.Namespace, url: str) -> tuple[Plan, Cli
             ready = [json.loads(await server.stdout.readline()) for server in servers if server.stdout]
             bare, bare_url = await serve(bare_app())
             urls = {"bot": ready[0]["url"], "bare": bare_url}
-            plan = Plan(
-                urls,
-                args.levels,
-                args.requests,
-                args.warmup,
-                citizens_for(args),
-                args.samples,
-                ready[0]["faq"],
-            )
-            plan.instances = [r["url"] for r in ready]
+            plan = plan_for(args, urls, ready[0]["faq"], instances=[r["url"] for r in ready])
             try:
                 result = await run_plan(plan, args.same_process)
             finally:
