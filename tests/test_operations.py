@@ -86,9 +86,8 @@ async def test_metrics_count_each_message_by_channel_and_decision(served: Served
         waiting = [
             sample(sent, "city_intake_outbox", channel="memory", state=s) for s in ("pending", "sending")
         ]
-        if waiting == [None, None] and sample(
-            sent, "city_intake_sends_total", channel="memory", result="sent"
-        ):
+        counted = sample(sent, "city_intake_sends_total", channel="memory", result="sent")
+        if waiting == [None, None] and counted == 2:
             break
         await asyncio.sleep(0.05)
     assert sample(sent, "city_intake_outbox", channel="memory", state="sending") is None
