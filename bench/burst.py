@@ -43,7 +43,7 @@ from sqlmodel import col, select  # noqa: E402
 
 import bot as bot_module  # noqa: E402
 from bench.fresh import fresh_store  # noqa: E402
-from bench.intake import nearest_rank, serve  # noqa: E402
+from bench.intake import bot_config, nearest_rank, serve  # noqa: E402
 from channels.settings import RateLimitConfig  # noqa: E402
 from channels.sms import SmsConfig  # noqa: E402
 from store import Direction, Message, OutboxStatus, data  # noqa: E402
@@ -209,7 +209,7 @@ async def bench(args: argparse.Namespace, url: str) -> tuple[TwilioSide, dict[st
     twilio.start()
     try:
         twilio_url = await asyncio.to_thread(ours.recv)
-        config = bot_module.load_config(ROOT / "config.yaml")
+        config = bot_config(url)  # as bench/intake.py runs the bot, with the SMS channel on
         sms = SmsConfig(
             enabled=True,
             account_sid=ACCOUNT,
@@ -221,8 +221,6 @@ async def bench(args: argparse.Namespace, url: str) -> tuple[TwilioSide, dict[st
         )
         config = config.model_copy(
             update={
-                "store": config.store.model_copy(update={"url": url}),
-                "knowledge": config.knowledge.model_copy(update={"reload_seconds": 0}),
                 "channels": config.channels.model_copy(update={"sms": sms}),
                 "server": config.server.model_copy(update={"public_url": PUBLIC}),
             }

@@ -82,8 +82,9 @@ RATING_BUTTONS = tuple(Button(label=str(n), value=str(n)) for n in range(1, 6))
 @dataclass(frozen=True)
 class IntakeObserved:
     """One message taken in, for the operator's metrics: its channel, what it did (answered, review,
-    forwarded, joined, reopened, status, rating, command or duplicate), how long the intake
-    transaction took, and the language of an automatic answer. Nothing about the citizen."""
+    forwarded, joined, reopened, status, rating, command or duplicate), how long its intake took
+    (waiting for its group commit included), and the language of an automatic answer. Nothing about
+    the citizen."""
 
     channel: str
     outcome: str

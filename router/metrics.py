@@ -44,7 +44,7 @@ class Metrics:
         )
         self.intake_seconds = Histogram(
             f"{PREFIX}_intake_seconds",
-            "Time of a message's intake transaction",
+            "Time of a message's intake transaction, waiting for its group's commit included",
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
             registry=self.registry,
         )

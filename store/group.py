@@ -89,23 +89,21 @@ class GroupCommit:
                             results.append((unit, await unit.work(session), None))
                     except Exception as exc:  # this unit alone is undone
                         results.append((unit, None, exc))
-        except BaseException as exc:
-            if not isinstance(exc, Exception):
-                for unit in batch:
-                    _settle(unit, exc)
-                raise
+        except Exception as exc:
             log.warning("group commit: a batch of %d could not be committed: %s", len(batch), exc)
             for unit in batch:
                 _settle(unit, exc)
             return
+        except BaseException as exc:  # cancelled (a shutdown): nobody waits forever
+            for unit in batch:
+                _settle(unit, exc)
+            raise
         self.batches += 1
         self.units += len(batch)
         for unit, result, error in results:
-            if unit.future.done():
-                continue
             if error is not None:
-                unit.future.set_exception(error)
-            else:
+                _settle(unit, error)
+            elif not unit.future.done():
                 unit.future.set_result(result)
 
 
