@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, case, delete, func, insert, or_, text, update
+from sqlalchemy import and_, bindparam, case, delete, func, insert, or_, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
@@ -68,11 +68,8 @@ async def get_or_create_contact(
 ) -> Contact:
     # Locked until the intake commits: the retention purge skips a contact that is writing to us,
     # and a contact purged meanwhile no longer matches its address here (a new one is made).
-    contact = (
-        await session.exec(
-            select(Contact).where(Contact.channel == channel, Contact.address == address).with_for_update()
-        )
-    ).first()
+    where = {"channel": channel, "address": address}
+    contact = (await session.exec(_CONTACT_FOR_UPDATE, params=where)).first()
     if contact is None:
         # A nested transaction makes a concurrent first message of the same contact harmless:
         # the loser of the race reads the winner's row instead of failing the whole intake.
@@ -85,14 +82,18 @@ async def get_or_create_contact(
                 )
                 session.add(contact)
         except IntegrityError:
-            contact = (
-                await session.exec(
-                    select(Contact).where(Contact.channel == channel, Contact.address == address)
-                )
-            ).one()
+            contact = (await session.exec(_CONTACT, params=where)).one()
     elif display_name and contact.display_name != display_name:
         contact.display_name = display_name
     return contact
+
+
+# The hot path's queries are built once: building a statement and its cache key costs more than
+# running it on SQLite.
+_CONTACT = select(Contact).where(
+    Contact.channel == bindparam("channel"), Contact.address == bindparam("address")
+)
+_CONTACT_FOR_UPDATE = _CONTACT.with_for_update()
 
 
 async def get_contact(session: AsyncSession, *, contact_id: int) -> Contact | None:
@@ -100,9 +101,7 @@ async def get_contact(session: AsyncSession, *, contact_id: int) -> Contact | No
 
 
 async def find_contact(session: AsyncSession, *, channel: str, address: str) -> Contact | None:
-    return (
-        await session.exec(select(Contact).where(Contact.channel == channel, Contact.address == address))
-    ).first()
+    return (await session.exec(_CONTACT, params={"channel": channel, "address": address})).first()
 
 
 # --- tickets --------------------------------------------------------------------------------
@@ -173,11 +172,15 @@ async def get_ticket_by_id(session: AsyncSession, *, ticket_id: int) -> Ticket |
 
 async def latest_ticket_of(session: AsyncSession, *, contact_id: int) -> Ticket | None:
     """The contact's newest ticket, whatever its status."""
-    return (
-        await session.exec(
-            select(Ticket).where(Ticket.contact_id == contact_id).order_by(col(Ticket.id).desc())
-        )
-    ).first()
+    return (await session.exec(_LATEST_TICKET, params={"contact_id": contact_id})).first()
+
+
+_LATEST_TICKET = (
+    select(Ticket)
+    .where(Ticket.contact_id == bindparam("contact_id"))
+    .order_by(col(Ticket.id).desc())
+    .limit(1)
+)
 
 
 async def list_tickets(
@@ -205,13 +208,14 @@ async def list_tickets(
 
 
 async def find_inbound(session: AsyncSession, *, channel: str, provider_message_id: str) -> Message | None:
-    return (
-        await session.exec(
-            select(Message).where(
-                Message.channel == channel, Message.provider_message_id == provider_message_id
-            )
-        )
-    ).first()
+    where = {"channel": channel, "provider_message_id": provider_message_id}
+    return (await session.exec(_INBOUND, params=where)).first()
+
+
+_INBOUND = select(Message).where(
+    Message.channel == bindparam("channel"),
+    Message.provider_message_id == bindparam("provider_message_id"),
+)
 
 
 async def first_inbound(session: AsyncSession, *, ticket_id: int) -> Message | None:
@@ -295,21 +299,22 @@ async def ticket_events(session: AsyncSession, *, ticket_id: int) -> Sequence[Ti
 
 async def conversation(session: AsyncSession, *, contact_id: int, limit: int = 200) -> Sequence[Message]:
     """What the citizen can see: their own messages and ours that were delivered, oldest first."""
-    delivered = select(Outbox.message_id).where(
-        Outbox.status == OutboxStatus.SENT, col(Outbox.message_id).is_not(None)
-    )
-    rows = (
-        await session.exec(
-            select(Message)
-            .where(
-                Message.contact_id == contact_id,
-                or_(col(Message.direction) == Direction.IN, col(Message.id).in_(delivered)),
-            )
-            .order_by(col(Message.id).desc())
-            .limit(limit)
-        )
-    ).all()
+    rows = (await session.exec(_CONVERSATION, params={"contact_id": contact_id, "limit": limit})).all()
     return list(reversed(rows))
+
+
+_DELIVERED = select(Outbox.message_id).where(
+    Outbox.status == OutboxStatus.SENT, col(Outbox.message_id).is_not(None)
+)
+_CONVERSATION = (
+    select(Message)
+    .where(
+        Message.contact_id == bindparam("contact_id"),
+        or_(col(Message.direction) == Direction.IN, col(Message.id).in_(_DELIVERED)),
+    )
+    .order_by(col(Message.id).desc())
+    .limit(bindparam("limit"))
+)
 
 
 # What a provider says last about a message; an earlier step reported late never replaces it.
