@@ -43,6 +43,7 @@ from channels.settings import RateLimitConfig  # noqa: E402
 from channels.sms import SmsConfig  # noqa: E402
 from channels.telegram import TelegramConfig  # noqa: E402
 from channels.x import XConfig  # noqa: E402
+from server.config import load_config  # noqa: E402
 from store import OutboxStatus, StoreConfig, data, utcnow  # noqa: E402
 from tests.fakes.telegram import FakeTelegram  # noqa: E402
 from tests.fakes.twilio import FakeTwilio  # noqa: E402
@@ -179,7 +180,7 @@ async def burst(
 ) -> Result:
     """Run the bot, send one message to warm up, then queue `count` messages to `recipients` in turn
     at once; wait until all are sent and read the burst's sends at the stand-in."""
-    config = bot_module.load_config(ROOT / "config.yaml")
+    config = load_config(ROOT / "config.yaml")
     store = StoreConfig(url=f"sqlite+aiosqlite:///{folder / f'{channel}.db'}")
     knowledge = config.knowledge.model_copy(update={"reload_seconds": 0})
     channels = config.channels.model_copy(update={channel: section})

@@ -44,6 +44,7 @@ from sqlmodel import col, select  # noqa: E402
 import bot as bot_module  # noqa: E402
 from bench.fresh import fresh_database, fresh_store  # noqa: E402
 from knowledge import detect_language  # noqa: E402
+from server.config import BotConfig, load_config  # noqa: E402
 from store import Database, Direction, Message, OutboxStatus, Ticket, data  # noqa: E402
 
 RATE_LIMIT = 1_000_000  # web chat messages_per_minute per session: measure intake, not the limiter
@@ -296,8 +297,8 @@ async def settle_and_count(db: Database, timeout: float = FINAL_TIMEOUT) -> dict
         await asyncio.sleep(0.2)
 
 
-def bot_config(url: str, instance: str = "", pool_size: int = 0) -> bot_module.BotConfig:
-    config = bot_module.load_config(ROOT / "config.yaml")
+def bot_config(url: str, instance: str = "", pool_size: int = 0) -> BotConfig:
+    config = load_config(ROOT / "config.yaml")
     webchat = config.channels.webchat.model_copy(update={"messages_per_minute": RATE_LIMIT})
     return config.model_copy(
         update={

@@ -46,6 +46,7 @@ from channels.base import InboundMessage  # noqa: E402
 from channels.memory import MemoryChannel  # noqa: E402
 from router import Staff  # noqa: E402
 from router.calendar import WorkingCalendar  # noqa: E402
+from server.config import load_config  # noqa: E402
 from store import (  # noqa: E402
     OPEN_STATUSES,
     Direction,
@@ -619,7 +620,7 @@ async def measure(sim: Simulation) -> dict[str, Any]:
 
 
 async def simulate(args: argparse.Namespace, url: str) -> tuple[Simulation, dict[str, Any], float]:
-    config = bot_module.load_config(ROOT / "config.yaml")
+    config = load_config(ROOT / "config.yaml")
     config = config.model_copy(
         update={
             "store": config.store.model_copy(update={"url": url}),
@@ -763,7 +764,7 @@ def main() -> int:
     if min(args.review_per_hour, args.resolve_per_hour) <= 0:
         p.error("capacities must be positive")
 
-    hours = bot_module.load_config(ROOT / "config.yaml").router.calendar.hours
+    hours = load_config(ROOT / "config.yaml").router.calendar.hours
     per_round = TICK / timedelta(hours=1)
     with tempfile.TemporaryDirectory(prefix="lifecycle-bench-") as tmp:
         url = args.database_url or f"sqlite+aiosqlite:///{tmp}/intake.db"

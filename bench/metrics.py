@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import bot as bot_module  # noqa: E402
+from server.config import load_config  # noqa: E402
 from store import Contact, Database, Outbox, StoreConfig, Ticket, open_database  # noqa: E402
 
 DEPARTMENTS = ("transport", "environment", "welfare", "housing", "safety", "triage")
@@ -124,7 +125,7 @@ async def measure(args: argparse.Namespace, url: str) -> dict[str, Any]:
     await fill(db, args.tickets)
     filled = time.perf_counter() - started
     results: dict[str, Any] = {"tickets": args.tickets, "fill_seconds": round(filled, 1)}
-    config = bot_module.load_config(ROOT / "config.yaml")
+    config = load_config(ROOT / "config.yaml")
     for name, cache in (("cached", 5.0), ("uncached", 0.0)):
         server = config.server.model_copy(update={"metrics_cache_seconds": cache})
         bot = await bot_module.build(

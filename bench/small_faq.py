@@ -50,6 +50,7 @@ from channels.memory import MemoryChannel  # noqa: E402
 from knowledge import KnowledgeHolder, Matcher, load_knowledge  # noqa: E402
 from knowledge.evaluate import Evaluation, LabelledQuery, evaluate, read_queries  # noqa: E402
 from router import Staff  # noqa: E402
+from server.config import load_config  # noqa: E402
 from store import Ticket, TicketStatus  # noqa: E402
 
 DATASETS = ROOT.parent / "shared" / "datasets"
@@ -100,8 +101,8 @@ def out_of_the_box(data: dict[str, Any], by_intent: dict[str, list[str]]) -> lis
 
 
 def korean() -> list[dict[str, Any]]:
-    config = bot_module.load_config(ROOT / "config.yaml")
-    rule = bot_module.sensitive_rule(config)
+    config = load_config(ROOT / "config.yaml")
+    rule = config.router.sensitive.rule()
     queries = read_queries(KOREAN)
     rows = []
     with tempfile.TemporaryDirectory() as folder:
@@ -236,7 +237,7 @@ async def replay(
         faq = Path(folder) / "faq"
         faq.mkdir()
         write_faq(by_intent, 3, faq)
-        config = bot_module.load_config(ROOT / "config.yaml")
+        config = load_config(ROOT / "config.yaml")
         config = config.model_copy(
             update={
                 "store": config.store.model_copy(update={"url": f"sqlite+aiosqlite:///{folder}/replay.db"}),

@@ -89,6 +89,7 @@ class WebchatChannel(WebhookChannel):
 
     def routes(self) -> list[web.AbstractRouteDef]:
         return [
+            web.get("/", self._home),  # the city's chat is what a visitor of the bare address wants
             web.get("/chat", self._page),
             web.get("/chat/", self._page),
             web.static("/chat/static", STATIC, append_version=True),
@@ -96,6 +97,9 @@ class WebchatChannel(WebhookChannel):
             web.post("/chat/api/messages", self.handle_webhook),
             web.get("/chat/api/messages", self._messages),
         ]
+
+    async def _home(self, request: web.Request) -> web.Response:
+        raise web.HTTPFound("/chat")
 
     # --- the contract ---------------------------------------------------------------------
 

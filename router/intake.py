@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from channels.base import Button, ConversationItem, InboundMessage, OutboundMessage, Receipt
-from knowledge import FaqEntry, KnowledgeHolder, Match, detect_language
+from knowledge import FaqEntry, KnowledgeError, KnowledgeHolder, Match, detect_language
 from knowledge.decision import FaqDecision, decide
 from router.calendar import WorkingCalendar
 from router.config import DepartmentConfig, RouterConfig
@@ -546,6 +546,20 @@ class Router:
         ticket = await data.get_ticket_by_id(session, ticket_id=message.ticket_id)
         return ticket.reference if ticket else None
 
+    async def report_knowledge_error(self, error: KnowledgeError) -> None:
+        """A broken FAQ edit: the knowledge logger printed each problem; administrators hear of it in
+        the desk's alerts inbox too."""
+        log.error(
+            "the FAQ edit was not taken (%d problem(s)); still answering from the last good version",
+            len(error.problems),
+        )
+        if self.desk_feed is None:
+            return
+        text = "The FAQ edit was not taken; still answering from the last good version:\n" + str(error)
+        async with self.db.transaction() as session:
+            await self.desk_feed.alert(session, text[:2900], now=self.clock())
+        self.outbox_written()
+
     # --- the staff desk's side of delivery ---------------------------------------------------
 
     async def prepare_outgoing(self, message: OutboundMessage) -> OutboundMessage:
@@ -559,6 +573,12 @@ class Router:
             return message
         text = f"{card['reference']} [{card['status_name']}] {card['department_name']}: {card['text']}"
         return dataclasses.replace(message, desk=card, text=text[:3000])
+
+    async def delivered(self, row: Outbox) -> None:
+        await self.after_delivery(row, delivered=True)
+
+    async def delivery_failed(self, row: Outbox, error: str) -> None:
+        await self.after_delivery(row, delivered=False, error=error)
 
     async def after_delivery(self, row: Outbox, *, delivered: bool, error: str | None = None) -> None:
         """After a citizen-bound message was sent or failed for good: mark the staff message it came

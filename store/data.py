@@ -550,6 +550,11 @@ async def next_outbox_time(session: AsyncSession, *, channels: Collection[str]) 
     ).first()
 
 
+async def ping(session: AsyncSession) -> None:
+    """One round trip to the database (the health check)."""
+    await session.exec(text("SELECT 1"))  # type: ignore[call-overload]
+
+
 async def count_outbox(
     session: AsyncSession, *, status: str, channel: str | None = None, recipient: str | None = None
 ) -> int:

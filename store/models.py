@@ -165,7 +165,9 @@ class Message(SQLModel, table=True):
     author: str = Field(max_length=255)  # "citizen", "bot" or "staff:<id>"
     author_name: str | None = Field(default=None, max_length=255)
     text: str = Field(default="")
-    attachments: list[dict[str, Any]] = Field(default_factory=empty_list, sa_column=Column(JSON, nullable=False))
+    attachments: list[dict[str, Any]] = Field(
+        default_factory=empty_list, sa_column=Column(JSON, nullable=False)
+    )
     buttons: list[dict[str, Any]] = Field(default_factory=empty_list, sa_column=Column(JSON, nullable=False))
     location: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     language: str | None = Field(default=None, max_length=16)

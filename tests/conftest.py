@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 
 import bot as bot_module
 from channels.memory import MemoryChannel
+from server.config import BotConfig, load_config
 from store import Database, StoreConfig, open_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,9 +90,9 @@ class FakeClock:
         return self.now
 
 
-def shipped_config(tmp_path: Path, **store: str) -> bot_module.BotConfig:
+def shipped_config(tmp_path: Path, **store: str) -> BotConfig:
     """The shipped config.yaml on a fresh SQLite database in `tmp_path`."""
-    config = bot_module.load_config(ROOT / "config.yaml")
+    config = load_config(ROOT / "config.yaml")
     url = store.get("url", f"sqlite+aiosqlite:///{tmp_path / 'intake.db'}")
     return config.model_copy(update={"store": StoreConfig(url=url)})
 
@@ -108,7 +109,7 @@ async def whole_bot(tmp_path: Path) -> AsyncIterator[tuple[bot_module.Bot, Memor
 FAQ_MIN = ROOT / "tests" / "data" / "faq_min"
 
 
-def config_for_tests(tmp_path: Path, *, faq: Path = FAQ_MIN) -> bot_module.BotConfig:
+def config_for_tests(tmp_path: Path, *, faq: Path = FAQ_MIN) -> BotConfig:
     """The shipped config with the tests' small FAQ and quick retries."""
     config = shipped_config(tmp_path)
     knowledge = config.knowledge.model_copy(update={"path": faq, "reload_seconds": 0})
@@ -123,12 +124,12 @@ def config_for_tests(tmp_path: Path, *, faq: Path = FAQ_MIN) -> bot_module.BotCo
 
 
 def with_channels(
-    config: bot_module.BotConfig,
+    config: BotConfig,
     *,
     public_url: str = "https://city.example",
     patient: bool = False,
     **sections: BaseModel,
-) -> bot_module.BotConfig:
+) -> BotConfig:
     """`config` with provider sections replaced (e.g. sms=SmsConfig(enabled=True, ...)) and the public
     URL providers sign against. `patient`: transient failures are retried for as long as the test
     runs (outage tests), instead of giving up after three quick attempts."""

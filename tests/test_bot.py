@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import build, sensitive_rule
+from bot import build
 from channels.memory import MemoryChannel
 from knowledge import KnowledgeHolder, load_knowledge
 from knowledge.calibration import knowledge_fingerprint
@@ -88,7 +88,7 @@ def test_the_shipped_faq_answers_only_what_it_is_sure_of() -> None:
         "the FAQ changed since its calibration: run `python bot.py faq calibrate`"
     )
     queries = read_queries(ROOT / "tests" / "data" / "faq_paraphrases.jsonl", {e.id for e in base.entries})
-    result = evaluate(matcher, queries, sensitive=sensitive_rule(config))
+    result = evaluate(matcher, queries, sensitive=config.router.sensitive.rule())
     assert result.queries >= 140 and result.in_scope >= 100
     assert result.precision >= 0.95
     assert result.out_of_scope_answered <= 0.05
@@ -98,7 +98,7 @@ def test_the_shipped_faq_answers_only_what_it_is_sure_of() -> None:
     citizens = read_queries(
         ROOT / "bench" / "data" / "shipped-faq-citizen-texts.jsonl", {e.id for e in base.entries}
     )
-    result = evaluate(matcher, citizens, sensitive=sensitive_rule(config))
+    result = evaluate(matcher, citizens, sensitive=config.router.sensitive.rule())
     assert result.queries >= 480 and result.precision >= 0.95 and result.coverage >= 0.2
 
 

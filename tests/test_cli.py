@@ -225,9 +225,10 @@ def test_staff_work_the_review_queue_claim_reassign_and_reopen(tmp_path: Path) -
 async def _bot_with_a_photo(tmp_path: Path) -> tuple[Bot, MemoryChannel, Receipt]:
     """The shipped config on the command line's database, and a citizen's message with a photo that
     the provider still holds: (bot, memory channel, receipt)."""
-    from bot import build, load_config
+    from bot import build
     from channels.base import Attachment
     from channels.memory import MemoryChannel
+    from server.config import load_config
     from store import StoreConfig
 
     config = load_config(ROOT / "config.yaml")
@@ -486,9 +487,10 @@ def test_faq_import_refuses_bad_input_and_writes_nothing(tmp_path: Path) -> None
 
 async def seed_reviews(tmp_path: Path, config_file: Path) -> list[str]:
     """Citizens' questions, every one sent to review (thresholds set so), answered by staff."""
-    from bot import build, load_config
+    from bot import build
     from channels.memory import MemoryChannel
     from router import Staff
+    from server.config import load_config
     from store import StoreConfig
 
     config = load_config(config_file)
@@ -652,8 +654,9 @@ def test_faq_add_variant_adds_one_question_where_the_entry_lives(tmp_path: Path)
 async def test_faq_gaps_groups_what_the_faq_did_not_answer_and_never_shows_sensitive_reports(
     tmp_path: Path,
 ) -> None:
-    from bot import build, load_config
+    from bot import build
     from channels.memory import MemoryChannel
+    from server.config import load_config
     from store import StoreConfig
 
     config_file, _ = city_with_own_faq(tmp_path)

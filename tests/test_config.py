@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot import ConfigError, load_config
 from router.notices import NoticeError, Notices
+from server.config import ConfigError, load_config
 from tests.conftest import ROOT
 
 MINIMAL = """

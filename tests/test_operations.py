@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 import bot as bot_module
 from channels.memory import MemoryChannel
 from router.logs import JsonFormatter
+from server.config import BotConfig
 from store import Database, open_database
 from store.config import StoreConfig
 from tests.conftest import ROOT, FakeClock, config_for_tests
@@ -37,7 +38,7 @@ def sample(text: str, name: str, **labels: str) -> float | None:
     return None
 
 
-async def serve(config: bot_module.BotConfig, database: Database, clock: FakeClock) -> AsyncIterator[Served]:
+async def serve(config: BotConfig, database: Database, clock: FakeClock) -> AsyncIterator[Served]:
     memory = MemoryChannel()
     bot = await bot_module.build(
         config, base_dir=ROOT, channels=[memory], webchat=False, db=database, clock=clock

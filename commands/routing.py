@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import progress
-from faq_commands import read_department_map_file
+from commands.faq_edit import read_department_map_file
 from knowledge.routing import (
     DepartmentModel,
     ExamplesFileError,
@@ -36,12 +36,12 @@ from router.routing import import_examples, parse_department_map
 from store import Database, data, open_database, utcnow
 
 if TYPE_CHECKING:
-    from bot import BotConfig
+    from server.config import BotConfig
 
 ACTIONS = frozenset({"import", "eval", "ask"})
 
 
-def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """The `routing` command and its `import`, `eval` and `ask` actions."""
     routing = sub.add_parser("routing", help="the department model learned from resolved tickets")
     actions = routing.add_subparsers(dest="action", required=True)

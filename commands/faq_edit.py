@@ -43,7 +43,7 @@ from knowledge.text import normalize
 from store import Database, data, open_database, utcnow
 
 if TYPE_CHECKING:
-    from bot import BotConfig
+    from server.config import BotConfig
 
 ACTIONS = frozenset({"import", "learn", "add-variant", "gaps", "learned", "forget"})
 LEARNED = "faq_learned"  # the ticket event that marks a question as learned
@@ -52,7 +52,7 @@ LEARNED = "faq_learned"  # the ticket event that marks a question as learned
 GAP_REASONS = ("triage", "keyword:", "model")
 
 
-def add_parsers(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_actions(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """The `faq import`, `learn`, `add-variant` and `gaps` sub-commands."""
     imp = actions.add_parser(
         "import",
@@ -862,4 +862,4 @@ def _since(text: str | None, zone: ZoneInfo, *, default: timedelta | None) -> da
     return moment if moment.tzinfo else moment.replace(tzinfo=zone)
 
 
-__all__ = ["ACTIONS", "add_parsers", "run"]
+__all__ = ["ACTIONS", "add_actions", "run"]

@@ -1,0 +1,1 @@
+"""What serves the bot beside its channels: the whole config model and the operator's endpoints."""
