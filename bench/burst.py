@@ -45,7 +45,7 @@ import bot as bot_module  # noqa: E402
 from bench.fresh import fresh_store  # noqa: E402
 from bench.intake import bot_config, nearest_rank, serve  # noqa: E402
 from channels.settings import RateLimitConfig  # noqa: E402
-from channels.sms import SmsConfig  # noqa: E402
+from channels.sms_config import SmsConfig  # noqa: E402
 from store import Direction, Message, OutboxStatus, data  # noqa: E402
 from tests.fakes.twilio import FakeTwilio, inbound_params, new_sid, segment_count, sign  # noqa: E402
 

@@ -40,9 +40,9 @@ sys.path.insert(0, str(ROOT))  # run as a script from bench/: the project's pack
 import bot as bot_module  # noqa: E402
 from channels.segments import sms_segments  # noqa: E402
 from channels.settings import RateLimitConfig  # noqa: E402
-from channels.sms import SmsConfig  # noqa: E402
-from channels.telegram import TelegramConfig  # noqa: E402
-from channels.x import XConfig  # noqa: E402
+from channels.sms_config import SmsConfig  # noqa: E402
+from channels.telegram_config import TelegramConfig  # noqa: E402
+from channels.x_config import XConfig  # noqa: E402
 from server.config import load_config  # noqa: E402
 from store import OutboxStatus, StoreConfig, data, utcnow  # noqa: E402
 from tests.fakes.telegram import FakeTelegram  # noqa: E402

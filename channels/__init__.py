@@ -1,4 +1,8 @@
-"""Channel adapters: one module per provider, each translating between it and the shared types."""
+"""Channel adapters: one module per provider, each translating between it and the shared types.
+
+The package itself exports only the shared types: importing it loads no provider's SDK. The
+composition root imports the adapters it enables (`bot.provider_channels`), and the config models
+(`channels.config`, one `<provider>_config.py` beside each adapter) import no SDK either."""
 
 from channels.base import (
     Attachment,
@@ -24,7 +28,6 @@ from channels.base import (
     WebhookChannel,
     buttons_as_text,
 )
-from channels.config import ChannelsConfig
 
 __all__ = [
     "Attachment",
@@ -32,7 +35,6 @@ __all__ = [
     "Button",
     "Channel",
     "ChannelHost",
-    "ChannelsConfig",
     "Command",
     "ConversationItem",
     "ConversationSource",

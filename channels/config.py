@@ -1,10 +1,10 @@
 from pydantic import BaseModel, ConfigDict, Field
 
-from channels.slack import SlackConfig
-from channels.sms import SmsConfig
-from channels.telegram import TelegramConfig
-from channels.webchat import WebchatConfig
-from channels.x import XConfig
+from channels.slack_config import SlackConfig
+from channels.sms_config import SmsConfig
+from channels.telegram_config import TelegramConfig
+from channels.webchat_config import WebchatConfig
+from channels.x_config import XConfig
 
 
 class ChannelsConfig(BaseModel):

@@ -23,10 +23,9 @@ import re
 import warnings
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 from telegram import (
     Bot,
     InlineKeyboardButton,
@@ -66,11 +65,10 @@ from channels.base import (
     WebhookChannel,
     buttons_as_text,
 )
-from channels.settings import RateLimitConfig
+from channels.telegram_config import TelegramConfig
 
 log = logging.getLogger("channels.telegram")
 
-_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 WEBHOOK_PATH = "/webhooks/telegram"
 MAX_TEXT = 4096  # Telegram's limit for one message
@@ -81,41 +79,6 @@ _CHAT_ID = re.compile(r"-?[0-9]{1,20}")
 _COMMANDS: dict[str, Command] = {"start": "start", "help": "help", "status": "status"}
 _BUTTONS_PER_ROW = 5
 _SHORT_LABEL = 8  # labels up to this long share a row (1-5); longer ones get a row each
-
-
-class TelegramConfig(BaseModel):
-    """The `channels.telegram` section."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    enabled: bool = False
-    token: str = ""
-    webhook_secret: str = ""
-    mode: Literal["webhook", "polling"] = "webhook"  # polling: for a city without a public URL
-    set_webhook: bool = True  # register public_url/webhooks/telegram with Telegram at start-up
-    api_base_url: str = "https://api.telegram.org"
-    poll_timeout_seconds: int = Field(default=30, ge=0, le=50)
-    # About 1 message a second per chat and 30 a second overall: PROVIDERS.md.
-    rate_limit: RateLimitConfig = Field(
-        default_factory=lambda: RateLimitConfig(per_second=30.0, per_recipient_per_second=1.0)
-    )
-    max_media_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
-    # Every Bot API call gives up after this long (a long poll after its own timeout plus this), so a
-    # hanging API delays a send and never holds it.
-    request_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
-    connection_pool_size: int = Field(default=16, ge=1, le=256)
-    # Waiting between failed polls or webhook registrations: doubles from the first to the second.
-    backoff_seconds: float = Field(default=1.0, gt=0)
-    backoff_max_seconds: float = Field(default=60.0, gt=0)
-
-    @model_validator(mode="after")
-    def _complete_when_enabled(self) -> TelegramConfig:
-        if self.enabled:
-            if not self.token:
-                raise ValueError("an enabled Telegram channel needs token")
-            if self.mode == "webhook" and not _SECRET.match(self.webhook_secret):
-                raise ValueError("webhook mode needs webhook_secret: 1-256 characters of A-Z a-z 0-9 _ -")
-        return self
 
 
 class TelegramChannel(WebhookChannel):

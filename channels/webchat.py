@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import ClassVar
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
 
 from channels.base import (
     BadRequest,
@@ -38,23 +37,12 @@ from channels.base import (
     SendResult,
     WebhookChannel,
 )
+from channels.webchat_config import WebchatConfig
 
 STATIC = Path(__file__).parent / "webchat_static"
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{32,128}$")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 _MAX_SESSIONS = 20_000  # long-poll state kept for at most this many recent sessions
-
-
-class WebchatConfig(BaseModel):
-    """The `channels.webchat` section."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    enabled: bool = True
-    max_text_chars: int = Field(default=2000, ge=1, le=20_000)
-    long_poll_seconds: float = Field(default=25.0, gt=0, le=120)
-    messages_per_minute: int = Field(default=20, ge=1)
-    history_limit: int = Field(default=200, ge=1)
 
 
 def address_of(token: str) -> str:

@@ -27,12 +27,11 @@ import time
 import unicodedata
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import aiohttp
 import tweepy
 from aiohttp import hdrs, web
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 from tweepy.asynchronous import AsyncClient
 from yarl import URL
 
@@ -47,11 +46,10 @@ from channels.base import (
     WebhookChannel,
     buttons_as_text,
 )
-from channels.settings import RateLimitConfig
+from channels.x_config import X_API, XConfig
 
 log = logging.getLogger("channels.x")
 
-X_API = "https://api.twitter.com"  # what tweepy builds every URL on
 TWEET_MAX_WEIGHT = 280
 DM_MAX_CHARS = 10_000
 SIGNATURE_HEADER = "x-twitter-webhooks-signature"
@@ -60,45 +58,6 @@ _CREDENTIALS = (
     "check X_CONSUMER_KEY, X_CONSUMER_SECRET, X_ACCESS_TOKEN and X_ACCESS_TOKEN_SECRET, "
     "and that the app has Read and write and Direct message permissions"
 )
-
-
-class XConfig(BaseModel):
-    """The `channels.x` section."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    enabled: bool = False
-    consumer_key: str = ""
-    consumer_secret: str = ""
-    access_token: str = ""
-    access_token_secret: str = ""
-    mode: Literal["polling", "webhook"] = "polling"  # webhook: Account Activity API, where the city has it
-    api_base_url: str = X_API
-    # Every call costs money and mentions allow 450 calls per 15 minutes: poll gently (PROVIDERS.md).
-    mentions_poll_seconds: float = Field(default=60.0, gt=0)
-    dm_poll_seconds: float = Field(default=90.0, gt=0)
-    poll_direct_messages: bool = True
-    page_size: int = Field(default=100, ge=5, le=100)  # results per lookup call (X allows 5..100)
-    request_timeout_seconds: float = Field(default=30.0, gt=0)
-    # A failed poll waits error_backoff_seconds, doubling up to max_backoff_seconds; a 429 waits
-    # until X's x-rate-limit-reset plus the margin (clocks differ).
-    error_backoff_seconds: float = Field(default=5.0, gt=0)
-    max_backoff_seconds: float = Field(default=900.0, gt=0)
-    rate_limit_margin_seconds: float = Field(default=1.0, ge=0)
-    # Posting allows 100 per user per 15 minutes.
-    rate_limit: RateLimitConfig = Field(default_factory=lambda: RateLimitConfig(per_second=100 / 900))
-
-    @model_validator(mode="after")
-    def _complete_when_enabled(self) -> XConfig:
-        if self.enabled:
-            missing = [
-                key
-                for key in ("consumer_key", "consumer_secret", "access_token", "access_token_secret")
-                if not getattr(self, key)
-            ]
-            if missing:
-                raise ValueError(f"an enabled X channel needs {', '.join(missing)}")
-        return self
 
 
 def api_session(api_base_url: str, *, timeout: float) -> aiohttp.ClientSession:

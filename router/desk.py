@@ -11,12 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlmodel.ext.asyncio.session import AsyncSession
-
 from knowledge import FaqEntry
 from router.intake import RATING_BUTTONS, Router, reopen
 from router.learning import OUT_OF_SCOPE, POSITIVE
-from store import Contact, Message, Ticket, TicketEvent, TicketStatus, data
+from store import Contact, Message, Session, Ticket, TicketEvent, TicketStatus, data
 
 
 class TicketNotFound(LookupError):
@@ -293,7 +291,7 @@ class Desk:
 
     async def _learn_from_review(
         self,
-        session: AsyncSession,
+        session: Session,
         ticket: Ticket,
         staff: Staff,
         entry: FaqEntry | None,
@@ -316,7 +314,7 @@ class Desk:
 
     # --- helpers --------------------------------------------------------------------------
 
-    async def _learn_department(self, session: AsyncSession, ticket: Ticket) -> None:
+    async def _learn_department(self, session: Session, ticket: Ticket) -> None:
         """A resolved ticket teaches the department model: its first citizen message belongs to the
         department that resolved it (after a reassignment, the final one). Never a sensitive one."""
         if ticket.sensitive or not ticket.department or ticket.id is None:
@@ -328,7 +326,7 @@ class Desk:
             session, ticket_id=ticket.id, text=first.text, department=ticket.department, at=ticket.created_at
         )
 
-    async def _start_work(self, session: AsyncSession, ticket: Ticket, staff: Staff, now: datetime) -> bool:
+    async def _start_work(self, session: Session, ticket: Ticket, staff: Staff, now: datetime) -> bool:
         """A forwarded or reopened ticket is in progress once staff act on it; False if it was not."""
         if ticket.status not in (TicketStatus.FORWARDED, TicketStatus.REOPENED):
             return False
@@ -338,7 +336,7 @@ class Desk:
         return True
 
     async def _event(
-        self, session: AsyncSession, ticket: Ticket, staff: Staff, kind: str, **detail: object
+        self, session: Session, ticket: Ticket, staff: Staff, kind: str, **detail: object
     ) -> None:
         await data.add_event(
             session,
@@ -350,13 +348,13 @@ class Desk:
             at=self.router.clock(),
         )
 
-    async def _ticket(self, session: AsyncSession, reference: str) -> Ticket:
+    async def _ticket(self, session: Session, reference: str) -> Ticket:
         ticket = await data.get_ticket(session, reference=reference.strip())
         if ticket is None:
             raise TicketNotFound(reference)
         return ticket
 
-    async def _contact(self, session: AsyncSession, ticket: Ticket) -> Contact:
+    async def _contact(self, session: Session, ticket: Ticket) -> Contact:
         contact = await data.get_contact(session, contact_id=ticket.contact_id)
         assert contact is not None  # a foreign key guarantees it
         return contact

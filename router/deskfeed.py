@@ -36,13 +36,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlmodel.ext.asyncio.session import AsyncSession
-
 from channels.base import OutboundMessage
 from router.config import DepartmentConfig, DeskConfig
 from router.medialinks import MediaLinks
 from router.notices import Notices
-from store import Outbox, Ticket, TicketStatus, data
+from store import Outbox, Session, Ticket, TicketStatus, data
 
 # What a department can do to a ticket in each state, as the card's buttons.
 _ACTIONS = {
@@ -84,7 +82,7 @@ class DeskFeed:
         found = self.departments.get(department or "")
         return found.slack_channel if found else None
 
-    async def card(self, session: AsyncSession, ticket: Ticket, *, now: datetime) -> None:
+    async def card(self, session: Session, ticket: Ticket, *, now: datetime) -> None:
         """Queue the ticket's card for its inbox; what it shows is read when it is sent (`render_card`),
         so a card queued mid-change shows the ticket as it ended up."""
         inbox = self.inbox(ticket.department)
@@ -93,7 +91,7 @@ class DeskFeed:
         desk = {"kind": "card", "reference": ticket.reference}
         await self._queue(session, inbox, ticket, desk, f"{ticket.reference}", now=now)
 
-    async def render_card(self, session: AsyncSession, reference: str) -> dict[str, Any] | None:
+    async def render_card(self, session: Session, reference: str) -> dict[str, Any] | None:
         """The card's content from the store as it is now (None when the ticket is gone)."""
         ticket = await data.get_ticket(session, reference=reference)
         if ticket is None:
@@ -127,7 +125,7 @@ class DeskFeed:
 
     async def thread(
         self,
-        session: AsyncSession,
+        session: Session,
         ticket: Ticket,
         *,
         author: str,
@@ -153,7 +151,7 @@ class DeskFeed:
 
     async def mark(
         self,
-        session: AsyncSession,
+        session: Session,
         ticket: Ticket,
         *,
         source: str,
@@ -170,7 +168,7 @@ class DeskFeed:
 
     async def review(
         self,
-        session: AsyncSession,
+        session: Session,
         ticket: Ticket,
         *,
         question: str,
@@ -192,7 +190,7 @@ class DeskFeed:
         )
 
     async def alert(
-        self, session: AsyncSession, text: str, *, now: datetime, ticket: Ticket | None = None
+        self, session: Session, text: str, *, now: datetime, ticket: Ticket | None = None
     ) -> None:
         if self.config.alerts_inbox is None:
             return
@@ -202,7 +200,7 @@ class DeskFeed:
 
     async def _queue(
         self,
-        session: AsyncSession,
+        session: Session,
         inbox: str,
         ticket: Ticket | None,
         desk: dict[str, Any],

@@ -22,12 +22,10 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 
-from sqlmodel.ext.asyncio.session import AsyncSession
-
 from channels.base import Channel, OutboundMessage, PermanentSendError, SendResult, TransientSendError
 from router.config import DispatcherConfig
 from router.ratelimit import Pacer, wait_all
-from store import Database, Outbox, OutboxStatus, data, utcnow
+from store import Database, Outbox, OutboxStatus, Session, data, utcnow
 from store.group import GroupCommit
 
 log = logging.getLogger("router.dispatcher")
@@ -203,7 +201,7 @@ class Dispatcher:
         if not rows:
             return
 
-        async def unclaim(session: AsyncSession) -> None:
+        async def unclaim(session: Session) -> None:
             for row in rows:
                 await data.finish_outbox(
                     session,
@@ -375,7 +373,7 @@ class Dispatcher:
         )
         self._observe(row.channel, "failed")
 
-        async def record(session: AsyncSession) -> None:
+        async def record(session: Session) -> None:
             finished = await data.finish_outbox(
                 session,
                 outbox_id=row.id or 0,

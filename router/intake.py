@@ -28,9 +28,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy.exc import IntegrityError
-from sqlmodel.ext.asyncio.session import AsyncSession
-
 from channels.base import Button, ConversationItem, InboundMessage, OutboundMessage, Receipt
 from knowledge import FaqEntry, KnowledgeError, KnowledgeHolder, Match, detect_language
 from knowledge.decision import FaqDecision, decide
@@ -45,12 +42,14 @@ from router.replies import asks_for_person, rating_in, status_question
 from router.routing import DepartmentLearner
 from store import (
     OPEN_STATUSES,
+    AlreadyStored,
     Contact,
     Database,
     Direction,
     Media,
     Message,
     Outbox,
+    Session,
     Ticket,
     TicketStatus,
     data,
@@ -222,14 +221,14 @@ class Router:
         decision = self.decide(message.text, detect_language(message.text, default=hint))
         started = time.perf_counter()
 
-        async def work(session: AsyncSession) -> tuple[Receipt, _Step | None]:
+        async def work(session: Session) -> tuple[Receipt, _Step | None]:
             return await self._intake(session, message, decision)
 
         try:
             # Intakes that arrive together share a transaction (store/group.py); one citizen's
             # messages keep their order.
             receipt, step = await self.writer.run(work, key=f"{message.channel}:{message.sender}")
-        except IntegrityError:
+        except AlreadyStored:
             # The same message arrived twice at the same moment and the other delivery won.
             async with self.db.session() as session:
                 stored = await data.find_inbound(
@@ -261,7 +260,7 @@ class Router:
         return receipt
 
     async def _intake(
-        self, session: AsyncSession, message: InboundMessage, decision: Decision
+        self, session: Session, message: InboundMessage, decision: Decision
     ) -> tuple[Receipt, _Step | None]:
         stored = await data.find_inbound(
             session, channel=message.channel, provider_message_id=message.provider_message_id
@@ -298,7 +297,7 @@ class Router:
         return receipt, step
 
     async def _handle(
-        self, session: AsyncSession, step: _Step, message: InboundMessage, decision: Decision, language: str
+        self, session: Session, step: _Step, message: InboundMessage, decision: Decision, language: str
     ) -> Receipt:
         now, contact = step.now, step.contact
         # START (or "yes") only means something to a contact who said STOP: otherwise it is a message.
@@ -342,7 +341,7 @@ class Router:
         return await step.new_ticket(decision, language)
 
     async def _store_inbound(
-        self, session: AsyncSession, contact: Contact, message: InboundMessage, language: str
+        self, session: Session, contact: Contact, message: InboundMessage, language: str
     ) -> Message:
         stored = await data.add_message(
             session,
@@ -388,7 +387,7 @@ class Router:
 
     async def change_status(
         self,
-        session: AsyncSession,
+        session: Session,
         ticket: Ticket,
         status: TicketStatus,
         *,
@@ -416,7 +415,7 @@ class Router:
 
     async def forward(
         self,
-        session: AsyncSession,
+        session: Session,
         ticket: Ticket,
         contact: Contact,
         *,
@@ -445,7 +444,7 @@ class Router:
 
     async def notify(
         self,
-        session: AsyncSession,
+        session: Session,
         ticket: Ticket,
         contact: Contact,
         notice: str,
@@ -483,7 +482,7 @@ class Router:
 
     async def send_to_citizen(
         self,
-        session: AsyncSession,
+        session: Session,
         contact: Contact,
         text: str,
         *,
@@ -540,7 +539,7 @@ class Router:
         )
         return message
 
-    async def _reference_of(self, session: AsyncSession, message: Message) -> str | None:
+    async def _reference_of(self, session: Session, message: Message) -> str | None:
         if message.ticket_id is None:
             return None
         ticket = await data.get_ticket_by_id(session, ticket_id=message.ticket_id)
@@ -637,7 +636,7 @@ class _Step:
     """One inbound message being handled: the session, the contact and the stored message."""
 
     router: Router
-    session: AsyncSession
+    session: Session
     contact: Contact
     inbound: Message
     now: datetime
@@ -851,7 +850,7 @@ class _Step:
 
 async def reopen(
     router: Router,
-    session: AsyncSession,
+    session: Session,
     ticket: Ticket,
     contact: Contact,
     *,

@@ -19,8 +19,6 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, time, timedelta
 
-from sqlmodel.ext.asyncio.session import AsyncSession
-
 from knowledge import KnowledgeHolder, detect_language
 from knowledge.calibration import Confidence
 from knowledge.config import LearningConfig
@@ -35,7 +33,7 @@ from knowledge.learning import (
     may_become_variant,
     refit,
 )
-from store import Database, FaqFit, FaqLabel, Ticket, data, utcnow
+from store import Database, FaqFit, FaqLabel, Session, Ticket, data, utcnow
 
 log = logging.getLogger("router.learning")
 
@@ -74,7 +72,7 @@ class FaqLearning:
 
     async def record(
         self,
-        session: AsyncSession,
+        session: Session,
         ticket: Ticket,
         *,
         kind: str,

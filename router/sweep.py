@@ -18,13 +18,10 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from sqlalchemy import BooleanClauseList, ColumnElement
-from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from router.intake import Router
 from router.learning import ACCEPTED
-from store import Ticket, TicketStatus, data, retention
+from store import Session, Ticket, TicketStatus, data, retention
 
 log = logging.getLogger("router.sweep")
 T = TypeVar("T")
@@ -149,20 +146,14 @@ class Sweeper:
         lifecycle = self.router.config.lifecycle
         result = SweepResult()
         async with self.db.transaction() as session:
-            waiting = col(Ticket.status).in_(_WAITING)
-            late = (col(Ticket.due_at) < now) & (
-                col(Ticket.escalated_at).is_(None) | (col(Ticket.escalated_at) < col(Ticket.due_at))
-            )
-            for ticket in await _claim(session, waiting, late):
+            for ticket in await data.claim_overdue(session, statuses=_WAITING, now=now, limit=_BATCH):
                 await self._escalate(session, ticket, now)
                 result.escalated += 1
             remind_by = now + timedelta(hours=lifecycle.remind_before_hours)
-            soon = (
-                (col(Ticket.due_at) >= now)
-                & (col(Ticket.due_at) <= remind_by)
-                & col(Ticket.reminded_at).is_(None)
+            due_soon = await data.claim_due_soon(
+                session, statuses=_WAITING, now=now, until=remind_by, limit=_BATCH
             )
-            for ticket in await _claim(session, waiting, soon):
+            for ticket in due_soon:
                 ticket.reminded_at = now
                 await data.add_event(
                     session,
@@ -177,10 +168,7 @@ class Sweeper:
                 )
                 result.reminded += 1
             window = timedelta(hours=lifecycle.reopen_window_hours)
-            finished = (
-                (col(Ticket.status) == TicketStatus.RESOLVED) & (col(Ticket.resolved_at) < now - window)
-            ) | ((col(Ticket.status) == TicketStatus.ANSWERED) & (col(Ticket.updated_at) < now - window))
-            for ticket in await _claim(session, finished):
+            for ticket in await data.claim_settled(session, before=now - window, limit=_BATCH):
                 await self._accepted(session, ticket)
                 await self.router.change_status(
                     session,
@@ -196,7 +184,7 @@ class Sweeper:
             self.router.outbox_written()
         return result
 
-    async def _accepted(self, session: AsyncSession, ticket: Ticket) -> None:
+    async def _accepted(self, session: Session, ticket: Ticket) -> None:
         """An automatic answer that closes without a "0" was accepted: a label for the FAQ's thresholds."""
         learning = self.router.learning
         if (
@@ -207,7 +195,7 @@ class Sweeper:
         ):
             await learning.record(session, ticket, kind=ACCEPTED, entry_id=ticket.faq_entry, actor=SYSTEM)
 
-    async def _escalate(self, session: AsyncSession, ticket: Ticket, now: datetime) -> None:
+    async def _escalate(self, session: Session, ticket: Ticket, now: datetime) -> None:
         """Late: raise its priority, tell the department and the citizen, and set a new due time."""
         late_since = ticket.due_at
         ticket.due_at = self.router.calendar.add_working_hours(
@@ -245,17 +233,6 @@ class Sweeper:
                 mention=department.lead if department else None,
                 now=now,
             )
-
-
-async def _claim(session: AsyncSession, *conditions: ColumnElement[bool] | BooleanClauseList) -> list[Ticket]:
-    query = (
-        select(Ticket)
-        .where(*conditions)
-        .order_by(col(Ticket.id))
-        .limit(_BATCH)
-        .with_for_update(skip_locked=True)
-    )
-    return list((await session.exec(query)).all())
 
 
 __all__ = ["SweepResult", "Sweeper"]

@@ -5,7 +5,8 @@ and handed in as plain values.
 """
 
 from store.config import StoreConfig
-from store.db import Database, open_database
+from store.data import AlreadyStored
+from store.db import Database, Session, open_database
 from store.models import (
     OPEN_STATUSES,
     ChannelCursor,
@@ -28,6 +29,7 @@ from store.models import (
 
 __all__ = [
     "OPEN_STATUSES",
+    "AlreadyStored",
     "ChannelCursor",
     "Contact",
     "Database",
@@ -41,6 +43,7 @@ __all__ = [
     "OutboxStatus",
     "RoutingExample",
     "RoutingSource",
+    "Session",
     "StoreConfig",
     "Ticket",
     "TicketEvent",

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import and_, bindparam, case, delete, func, insert, or_, text, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -32,6 +33,7 @@ from store.models import (
     RoutingSource,
     Ticket,
     TicketEvent,
+    TicketStatus,
     utcnow,
 )
 
@@ -73,8 +75,6 @@ async def get_or_create_contact(
     if contact is None:
         # A nested transaction makes a concurrent first message of the same contact harmless:
         # the loser of the race reads the winner's row instead of failing the whole intake.
-        from sqlalchemy.exc import IntegrityError
-
         try:
             async with session.begin_nested():
                 contact = Contact(
@@ -162,6 +162,44 @@ async def add_ticket(session: AsyncSession, *, ticket: Ticket) -> Ticket:
     return ticket
 
 
+async def claim_overdue(
+    session: AsyncSession, *, statuses: Collection[str], now: datetime, limit: int
+) -> list[Ticket]:
+    """Waiting tickets past their due time and not escalated since it was set, locked for this
+    transaction (another instance's sweep skips them)."""
+    late = (col(Ticket.due_at) < now) & (
+        col(Ticket.escalated_at).is_(None) | (col(Ticket.escalated_at) < col(Ticket.due_at))
+    )
+    return await _claim_tickets(session, limit, col(Ticket.status).in_(list(statuses)), late)
+
+
+async def claim_due_soon(
+    session: AsyncSession, *, statuses: Collection[str], now: datetime, until: datetime, limit: int
+) -> list[Ticket]:
+    """Waiting tickets due between now and `until` that have had no reminder, locked."""
+    soon = (col(Ticket.due_at) >= now) & (col(Ticket.due_at) <= until) & col(Ticket.reminded_at).is_(None)
+    return await _claim_tickets(session, limit, col(Ticket.status).in_(list(statuses)), soon)
+
+
+async def claim_settled(session: AsyncSession, *, before: datetime, limit: int) -> list[Ticket]:
+    """Resolved tickets resolved before `before`, and answered ones untouched since, locked: their
+    reopen window has passed."""
+    resolved = (col(Ticket.status) == TicketStatus.RESOLVED) & (col(Ticket.resolved_at) < before)
+    answered = (col(Ticket.status) == TicketStatus.ANSWERED) & (col(Ticket.updated_at) < before)
+    return await _claim_tickets(session, limit, resolved | answered)
+
+
+async def _claim_tickets(session: AsyncSession, limit: int, *conditions: Any) -> list[Ticket]:
+    query = (
+        select(Ticket)
+        .where(*conditions)
+        .order_by(col(Ticket.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list((await session.exec(query)).all())
+
+
 async def get_ticket(session: AsyncSession, *, reference: str) -> Ticket | None:
     return (await session.exec(select(Ticket).where(Ticket.reference == reference))).first()
 
@@ -234,13 +272,24 @@ async def get_message(session: AsyncSession, *, message_id: int) -> Message | No
     return await session.get(Message, message_id)
 
 
+class AlreadyStored(Exception):
+    """A citizen's message with this provider id is stored already: the same delivery arrived twice
+    at once and the other one was stored first."""
+
+
 async def add_message(session: AsyncSession, *, message: Message, tracked: bool = True) -> Message:
     """Store a message. `tracked=False`: inserted at once and not kept in the session, for a message
-    nothing changes later in the same transaction (what the city sends)."""
-    if not tracked:
-        return await insert_row(session, message)
-    session.add(message)
-    await session.flush()
+    nothing changes later in the same transaction (what the city sends). An inbound message whose
+    provider id is stored already raises `AlreadyStored`."""
+    try:
+        if not tracked:
+            return await insert_row(session, message)
+        session.add(message)
+        await session.flush()
+    except IntegrityError as exc:
+        if message.provider_message_id is None:
+            raise
+        raise AlreadyStored(f"{message.channel} message {message.provider_message_id}") from exc
     return message
 
 

@@ -26,6 +26,10 @@ from store.sqlite import inline_creator
 
 log = logging.getLogger("store")
 
+# The unit of work that data functions take. Other packages name it through `store`, never through
+# SQLAlchemy: what the session is made of stays the store's business.
+Session = AsyncSession
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 _WRITE = "intake_sqlite_write"  # execution option: this connection's transaction will write
 # Any constant will do: it only has to be the same for every instance that migrates this database.

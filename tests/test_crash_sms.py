@@ -44,7 +44,7 @@ CHILD = textwrap.dedent(
     from aiohttp import web
     import bot
     from channels.settings import RateLimitConfig
-    from channels.sms import SmsConfig
+    from channels.sms_config import SmsConfig
     from tests.conftest import config_for_tests, with_channels
 
     async def main():

@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 import bot as bot_module
 from channels.memory import MemoryChannel
-from channels.slack import SlackConfig
+from channels.slack_config import SlackConfig
 from store import Database
 from tests.conftest import ROOT, config_for_tests, with_channels
 from tests.fakes.slack import (

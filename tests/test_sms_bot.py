@@ -18,7 +18,7 @@ from sqlmodel import func, select
 
 import bot as bot_module
 from channels.settings import RateLimitConfig
-from channels.sms import SmsConfig
+from channels.sms_config import SmsConfig
 from router import Staff
 from store import Contact, Database, Media, MediaStatus, Message, Outbox, OutboxStatus
 from tests.conftest import ROOT, config_for_tests, with_channels

@@ -20,7 +20,7 @@ from sqlmodel import select
 
 import bot as bot_module
 from channels.settings import RateLimitConfig
-from channels.telegram import TelegramConfig
+from channels.telegram_config import TelegramConfig
 from router import Staff
 from store import Database, Media, Message
 from tests.conftest import ROOT, config_for_tests, with_channels

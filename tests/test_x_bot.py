@@ -14,7 +14,7 @@ import pytest
 
 import bot as bot_module
 from channels.settings import RateLimitConfig
-from channels.x import XConfig
+from channels.x_config import XConfig
 from router import Staff
 from store import Database
 from tests.conftest import ROOT, config_for_tests, with_channels

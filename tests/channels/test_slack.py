@@ -23,7 +23,8 @@ from channels.base import (
     StaffResult,
     TransientSendError,
 )
-from channels.slack import SlackChannel, SlackConfig
+from channels.slack import SlackChannel
+from channels.slack_config import SlackConfig
 from tests.fakes.slack import (
     SIGNATURE_HEADER,
     FakeSlack,

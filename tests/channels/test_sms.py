@@ -29,7 +29,8 @@ from channels.base import (
     TransientSendError,
 )
 from channels.segments import sms_encoding, sms_segments
-from channels.sms import SmsChannel, SmsConfig, command_of, split_sms
+from channels.sms import SmsChannel, command_of, split_sms
+from channels.sms_config import SmsConfig
 from tests.fakes.twilio import FakeTwilio, inbound_params, new_sid, sign
 
 ACCOUNT = new_sid("AC")

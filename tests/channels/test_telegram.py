@@ -24,7 +24,8 @@ from channels.base import (
     Receipt,
     TransientSendError,
 )
-from channels.telegram import SECRET_HEADER, TelegramChannel, TelegramConfig, split_text
+from channels.telegram import SECRET_HEADER, TelegramChannel, split_text
+from channels.telegram_config import TelegramConfig
 from tests.fakes.telegram import (
     FakeTelegram,
     callback_update,

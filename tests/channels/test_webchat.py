@@ -188,7 +188,8 @@ async def test_health_reports_the_store_and_the_knowledge_base(
 
 async def test_a_store_failure_during_intake_asks_the_sender_to_retry(tmp_path: Path) -> None:
     from channels.base import InboundMessage, Receipt
-    from channels.webchat import WebchatChannel, WebchatConfig
+    from channels.webchat import WebchatChannel
+    from channels.webchat_config import WebchatConfig
 
     class BrokenHost:
         async def intake(self, message: InboundMessage) -> Receipt:

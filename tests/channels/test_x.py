@@ -24,7 +24,8 @@ from channels.base import (
     Receipt,
     TransientSendError,
 )
-from channels.x import XChannel, XConfig, fit_tweet, split_dm, without_leading_handles
+from channels.x import XChannel, fit_tweet, split_dm, without_leading_handles
+from channels.x_config import XConfig
 from tests.fakes.x import FakeX, aaa_dm, aaa_tweet_create, crc_response, sign_body, tweet_weighted_length
 
 SECRET = "x-consumer-secret"

@@ -287,7 +287,7 @@ async def test_staff_acting_from_the_command_line_update_the_desk_too(
 ) -> None:
     from sqlmodel import select
 
-    from channels.slack import SlackConfig
+    from channels.slack_config import SlackConfig
     from router import Staff
     from store import Outbox
     from tests.conftest import with_channels
