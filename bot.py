@@ -23,12 +23,15 @@ from channels.webchat import WebchatChannel
 from knowledge import KnowledgeHolder
 from router import Desk, Dispatcher, Notices, Router
 from router.calendar import WorkingCalendar
+from router.conversation import Conversations
 from router.deskfeed import DeskFeed
 from router.host import RouterHost
 from router.learning import FaqLearning
+from router.lifecycle import Lifecycle
 from router.media import MediaFetcher
 from router.medialinks import MediaLinks
 from router.metrics import Metrics
+from router.outgoing import DeliveryHooks
 from router.sweep import Sweeper
 from server.config import BotConfig
 from server.listen import listen_until_stopped
@@ -43,6 +46,7 @@ class Bot:
     config: BotConfig
     db: Database
     knowledge: KnowledgeHolder
+    lifecycle: Lifecycle
     router: Router
     desk: Desk
     dispatcher: Dispatcher
@@ -70,7 +74,7 @@ class Bot:
             self.sweeper.start()
         if self.config.knowledge.reload_seconds > 0:
             watch = self.knowledge.watch(
-                self.config.knowledge.reload_seconds, on_error=self.router.report_knowledge_error
+                self.config.knowledge.reload_seconds, on_error=self.desk.report_knowledge_error
             )
             self._tasks.append(asyncio.create_task(watch, name="knowledge-watch"))
         try:
@@ -114,41 +118,21 @@ async def build(
     )
     await asyncio.to_thread(knowledge.load)
     notices = Notices.load(resolve(base_dir, config.router.notices), config.router.zone)
-    router = Router(
-        db=db,
-        knowledge=knowledge,
-        config=config.router,
-        departments=config.departments,
-        notices=notices,
-        calendar=WorkingCalendar(config.router.calendar, config.router.zone),
-        clock=clock,
-    )
-    if config.knowledge.learning.enabled:
-        router.learning = FaqLearning(
-            db,
-            knowledge,
-            config.knowledge.learning,
-            sensitive=router.sensitive_rule,
-            default_language=config.router.default_language,
-            zone=config.router.zone,
-            settle_hours=config.router.lifecycle.reopen_window_hours,
-            clock=clock,
-        )
-    adapters: dict[str, Channel] = {}
-    if webchat and config.channels.webchat.enabled:
-        adapters["webchat"] = WebchatChannel(config.channels.webchat, router.conversation)
-    for channel in provider_channels(config) if providers else []:
-        adapters[channel.name] = channel
-    for channel in channels:
-        adapters[channel.name] = channel
     secret = config.server.media_secret or secrets.token_hex(32)
     media_links = MediaLinks(
         public_url=config.server.public_url, secret=secret, valid_hours=config.server.media_link_hours
     )
+    adapters: dict[str, Channel] = {}
+    if webchat and config.channels.webchat.enabled:
+        conversations = Conversations(db, config.router.zone)
+        adapters["webchat"] = WebchatChannel(config.channels.webchat, conversations.of)
+    for channel in [*(provider_channels(config) if providers else []), *channels]:
+        adapters[channel.name] = channel
     # The staff desk: cards, threads and alerts go to it. Also from a process that does not run the
     # Slack adapter itself (`bot.py tickets ...`): the server's dispatcher delivers those rows.
+    desk_feed = None
     if "slack" in adapters or config.channels.slack.enabled:
-        router.desk_feed = DeskFeed(
+        desk_feed = DeskFeed(
             channel="slack",
             config=config.router.desk,
             departments=config.departments,
@@ -156,21 +140,43 @@ async def build(
             default_language=config.router.default_language,
             media_links=media_links,
         )
-
+    learning = None
+    if config.knowledge.learning.enabled:
+        learning = FaqLearning(
+            db,
+            knowledge,
+            config.knowledge.learning,
+            sensitive=config.router.sensitive.rule(),
+            default_language=config.router.default_language,
+            zone=config.router.zone,
+            settle_hours=config.router.lifecycle.reopen_window_hours,
+            clock=clock,
+        )
+    calendar = WorkingCalendar(config.router.calendar, config.router.zone)
+    lifecycle = Lifecycle(
+        config=config.router,
+        departments=config.departments,
+        notices=notices,
+        calendar=calendar,
+        clock=clock,
+        desk_feed=desk_feed,
+    )
+    router = Router(db=db, knowledge=knowledge, lifecycle=lifecycle, learning=learning, clock=clock)
+    hooks = DeliveryHooks(db, desk_feed, clock=clock, outbox_written=lifecycle.outbox_written)
     dispatcher = Dispatcher(
         db=db,
         channels=adapters,
         config=config.router.dispatcher,
         clock=clock,
-        on_final_failure=router.delivery_failed,
-        on_sent=router.delivered,
-        prepare=router.prepare_outgoing,
+        on_final_failure=hooks.failed_for_good,
+        on_sent=hooks.sent,
+        prepare=hooks.prepare,
         instance=config.server.instance_name(),
     )
-    router.on_outbox(dispatcher.wake)
+    lifecycle.on_outbox(dispatcher.wake)
     media = MediaFetcher(db=db, channels=adapters, config=config.router.media, clock=clock)
     router.on_media(media.wake)
-    desk = Desk(router)
+    desk = Desk(db, lifecycle, knowledge, learning=learning)
     host = RouterHost(router, desk, clock=clock)
     metrics = Metrics(
         db, channels=sorted(adapters), cache_seconds=config.server.metrics_cache_seconds, clock=clock
@@ -178,8 +184,9 @@ async def build(
     router.on_intake(metrics.intake)
     dispatcher.observers.append(metrics.send)
     knowledge.observers.append(metrics.faq_reload)
-    parts = (desk, dispatcher, media, Sweeper(router), host, adapters, media_links, metrics)
-    return Bot(config, db, knowledge, router, *parts)
+    sweeper = Sweeper(db, lifecycle, learning=learning)
+    parts = (desk, dispatcher, media, sweeper, host, adapters, media_links, metrics)
+    return Bot(config, db, knowledge, lifecycle, router, *parts)
 
 
 def provider_channels(config: BotConfig) -> list[Channel]:

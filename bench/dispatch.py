@@ -43,6 +43,7 @@ from channels.settings import RateLimitConfig  # noqa: E402
 from channels.sms_config import SmsConfig  # noqa: E402
 from channels.telegram_config import TelegramConfig  # noqa: E402
 from channels.x_config import XConfig  # noqa: E402
+from router.outgoing import send_to_citizen  # noqa: E402
 from server.config import load_config  # noqa: E402
 from store import OutboxStatus, StoreConfig, data, utcnow  # noqa: E402
 from tests.fakes.telegram import FakeTelegram  # noqa: E402
@@ -212,8 +213,8 @@ async def _queue(
                 session, channel=channel, address=recipients[n % len(recipients)]
             )
             text = texts[n % len(texts)]
-            await bot.router.send_to_citizen(session, contact, text, ticket=None, author="bot", now=utcnow())
-    bot.router.outbox_written()  # after the commit: wake the dispatcher
+            await send_to_citizen(session, contact, text, ticket=None, author="bot", now=utcnow())
+    bot.lifecycle.outbox_written()  # after the commit: wake the dispatcher
 
 
 async def _all_sent(bot: bot_module.Bot, channel: str, count: int) -> bool:

@@ -301,7 +301,7 @@ class Simulation:
         args: argparse.Namespace,
     ) -> None:
         self.bot, self.memory, self.clock, self.plan, self.args = bot, memory, clock, plan, args
-        self.calendar: WorkingCalendar = bot.router.calendar
+        self.calendar: WorkingCalendar = bot.lifecycle.calendar
         self.zone = bot.config.router.zone
         self.rng = random.Random(args.seed + 1)  # run-time choices, apart from the plan's stream
         self.language = {c.sender: c.language for c in plan}
@@ -569,7 +569,7 @@ async def measure(sim: Simulation) -> dict[str, Any]:
         next(x.to_status for x in reversed(trail[e.ticket_id]) if x.kind == "status" and x.at <= e.at)
         for e in escalations
     )
-    notices = bot.router.notices
+    notices = bot.lifecycle.notices
     late_sent = 0
     for e in escalations:
         t = by_id[e.ticket_id]
@@ -635,7 +635,7 @@ async def simulate(args: argparse.Namespace, url: str) -> tuple[Simulation, dict
             config, base_dir=ROOT, channels=[memory], webchat=False, db=db, clock=clock
         )
         try:
-            if not bot.router.calendar.is_working_day(args.day):
+            if not bot.lifecycle.calendar.is_working_day(args.day):
                 raise SystemExit(f"{args.day} is not a working day in {config.router.calendar.country}")
             base, _ = bot.knowledge.current
             faq: dict[str, list[str]] = {"ko": [], "en": []}

@@ -2,10 +2,11 @@
 delivering the outbox through the channel adapters. It speaks no provider's protocol."""
 
 from router.config import DepartmentConfig, DispatcherConfig, RouterConfig
+from router.decision import Decision
 from router.desk import Desk, DeskError, ReviewItem, Staff, TicketNotFound, TicketView
 from router.dispatcher import Dispatcher
-from router.intake import Decision, Router
-from router.lifecycle import InvalidTransition
+from router.intake import Router
+from router.lifecycle import InvalidTransition, Lifecycle
 from router.notices import NoticeError, Notices
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "Dispatcher",
     "DispatcherConfig",
     "InvalidTransition",
+    "Lifecycle",
     "NoticeError",
     "Notices",
     "ReviewItem",

@@ -6,15 +6,19 @@ leave the same audit trail: every action is a ticket event with the staff member
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from knowledge import FaqEntry
-from router.intake import RATING_BUTTONS, Router, reopen
-from router.learning import OUT_OF_SCOPE, POSITIVE
-from store import Contact, Message, Session, Ticket, TicketEvent, TicketStatus, data
+from knowledge import FaqEntry, KnowledgeError, KnowledgeHolder
+from router.learning import OUT_OF_SCOPE, POSITIVE, FaqLearning
+from router.lifecycle import RATING_BUTTONS, Lifecycle
+from router.outgoing import send_to_citizen
+from store import Contact, Database, Message, Session, Ticket, TicketEvent, TicketStatus, data
+
+log = logging.getLogger("router.desk")
 
 
 class TicketNotFound(LookupError):
@@ -56,9 +60,33 @@ class ReviewItem:
 
 
 class Desk:
-    def __init__(self, router: Router) -> None:
-        self.router = router
-        self.db = router.db
+    def __init__(
+        self,
+        db: Database,
+        lifecycle: Lifecycle,
+        knowledge: KnowledgeHolder,
+        *,
+        learning: FaqLearning | None = None,
+    ) -> None:
+        self.db = db
+        self.lifecycle = lifecycle
+        self.knowledge = knowledge
+        self.learning = learning  # None when learning from staff is off
+
+    async def report_knowledge_error(self, error: KnowledgeError) -> None:
+        """A broken FAQ edit: the knowledge logger printed each problem; administrators hear of it in
+        the desk's alerts inbox too."""
+        log.error(
+            "the FAQ edit was not taken (%d problem(s)); still answering from the last good version",
+            len(error.problems),
+        )
+        feed = self.lifecycle.desk_feed
+        if feed is None:
+            return
+        text = "The FAQ edit was not taken; still answering from the last good version:\n" + str(error)
+        async with self.db.transaction() as session:
+            await feed.alert(session, text[:2900], now=self.lifecycle.clock())
+        self.lifecycle.outbox_written()
 
     # --- reading --------------------------------------------------------------------------
 
@@ -78,7 +106,7 @@ class Desk:
 
     async def review_queue(self, *, limit: int = 50) -> list[ReviewItem]:
         """Review tickets, oldest due first, with the question and the matcher's candidates."""
-        base, _ = self.router.knowledge.current
+        base, _ = self.knowledge.current
         items = []
         async with self.db.session() as session:
             tickets = await data.list_tickets(
@@ -103,7 +131,7 @@ class Desk:
 
     async def claim(self, reference: str, *, staff: Staff) -> Ticket:
         """Take the ticket: it is in progress, with this staff member as its assignee."""
-        now = self.router.clock()
+        now = self.lifecycle.clock()
         async with self.db.transaction() as session:
             ticket = await self._ticket(session, reference)
             started = await self._start_work(session, ticket, staff, now)
@@ -116,10 +144,10 @@ class Desk:
             await self._event(session, ticket, staff, "claimed")
             if started:  # the citizen hears that a person has it (not again when it changes hands)
                 contact = await self._contact(session, ticket)
-                await self.router.notify(session, ticket, contact, "claimed", now=now)
-            if self.router.desk_feed is not None:
-                await self.router.desk_feed.card(session, ticket, now=now)  # shows the assignee
-        self.router.outbox_written()
+                await self.lifecycle.notify(session, ticket, contact, "claimed", now=now)
+            if self.lifecycle.desk_feed is not None:
+                await self.lifecycle.desk_feed.card(session, ticket, now=now)  # shows the assignee
+        self.lifecycle.outbox_written()
         return ticket
 
     async def reply(self, reference: str, text: str, *, staff: Staff, source: str | None = None) -> Ticket:
@@ -127,15 +155,15 @@ class Desk:
         message in the desk's thread it came from (its delivery is marked there); a reply from
         elsewhere (the command line) is copied into the thread instead."""
         text = _required(text, "a reply")
-        now = self.router.clock()
+        now = self.lifecycle.clock()
         async with self.db.transaction() as session:
             ticket = await self._ticket(session, reference)
             contact = await self._contact(session, ticket)
             if ticket.status == TicketStatus.CLOSED:
                 raise DeskError(f"ticket {ticket.reference} is closed; reopen it first")
             await self._start_work(session, ticket, staff, now)
-            body = self.router.render_notice(ticket, "staff_reply", text=text)
-            await self.router.send_to_citizen(
+            body = self.lifecycle.render_notice(ticket, "staff_reply", text=text)
+            await send_to_citizen(
                 session,
                 contact,
                 body,
@@ -146,12 +174,12 @@ class Desk:
                 desk_source=source,
             )
             await self._event(session, ticket, staff, "reply", text=text)
-            if self.router.desk_feed is not None and source is None:
-                await self.router.desk_feed.thread(
+            if self.lifecycle.desk_feed is not None and source is None:
+                await self.lifecycle.desk_feed.thread(
                     session, ticket, author="staff", author_name=staff.name, text=text, now=now
                 )
             ticket.first_response_at = ticket.first_response_at or now
-        self.router.outbox_written()
+        self.lifecycle.outbox_written()
         return ticket
 
     async def note(self, reference: str, text: str, *, staff: Staff) -> Ticket:
@@ -165,11 +193,11 @@ class Desk:
     async def reassign(self, reference: str, department: str, *, reason: str, staff: Staff) -> Ticket:
         """Send the ticket to another department, with a reason; the citizen hears the new one."""
         reason = _required(reason, "a reassignment")
-        if department not in self.router.departments:
+        if department not in self.lifecycle.departments:
             raise DeskError(
-                f"unknown department {department!r} (known: {', '.join(self.router.departments)})"
+                f"unknown department {department!r} (known: {', '.join(self.lifecycle.departments)})"
             )
-        now = self.router.clock()
+        now = self.lifecycle.clock()
         async with self.db.transaction() as session:
             ticket = await self._ticket(session, reference)
             contact = await self._contact(session, ticket)
@@ -178,7 +206,7 @@ class Desk:
             ticket.assignee = ticket.assignee_name = None
             # An example from an earlier resolution named the wrong department: the next one counts.
             await data.remove_ticket_example(session, ticket_id=ticket.id or 0)
-            await self.router.forward(
+            await self.lifecycle.forward(
                 session,
                 ticket,
                 contact,
@@ -188,16 +216,16 @@ class Desk:
                 actor_name=staff.name,
                 now=now,
             )
-        self.router.outbox_written()
+        self.lifecycle.outbox_written()
         return ticket
 
     async def resolve(self, reference: str, text: str = "", *, staff: Staff) -> Ticket:
         """Mark the ticket resolved, tell the citizen and ask for a 1-5 rating."""
-        now = self.router.clock()
+        now = self.lifecycle.clock()
         async with self.db.transaction() as session:
             ticket = await self._ticket(session, reference)
             contact = await self._contact(session, ticket)
-            await self.router.change_status(
+            await self.lifecycle.change_status(
                 session,
                 ticket,
                 TicketStatus.RESOLVED,
@@ -209,20 +237,19 @@ class Desk:
             ticket.resolved_at = ticket.rating_requested_at = now
             ticket.first_response_at = ticket.first_response_at or now
             await self._learn_department(session, ticket)
-            await self.router.notify(
+            await self.lifecycle.notify(
                 session, ticket, contact, "resolved", now=now, text=text.strip(), buttons=RATING_BUTTONS
             )
-        self.router.outbox_written()
+        self.lifecycle.outbox_written()
         return ticket
 
     async def reopen(self, reference: str, *, reason: str, staff: Staff) -> Ticket:
         reason = _required(reason, "reopening")
-        now = self.router.clock()
+        now = self.lifecycle.clock()
         async with self.db.transaction() as session:
             ticket = await self._ticket(session, reference)
             contact = await self._contact(session, ticket)
-            await reopen(
-                self.router,
+            await self.lifecycle.reopen(
                 session,
                 ticket,
                 contact,
@@ -231,7 +258,7 @@ class Desk:
                 now=now,
                 reason=reason,
             )
-        self.router.outbox_written()
+        self.lifecycle.outbox_written()
         return ticket
 
     async def send_review(
@@ -239,8 +266,8 @@ class Desk:
     ) -> Ticket:
         """Answer a review ticket: with an FAQ entry's answer (the top suggestion by default) or an
         edited text. What was sent is recorded, so the question can become a variant of the entry."""
-        now = self.router.clock()
-        base, _ = self.router.knowledge.current
+        now = self.lifecycle.clock()
+        base, _ = self.knowledge.current
         text_given, entry_given = text is not None, entry_id is not None
         async with self.db.transaction() as session:
             ticket = await self._ticket(session, reference)
@@ -252,14 +279,14 @@ class Desk:
             if text is None:
                 if entry is None:
                     raise DeskError(f"no FAQ entry {entry_id!r} to send; give the entry or an edited text")
-                text = self.router.faq_answer(entry, ticket.language)
+                text = self.lifecycle.faq_answer(entry, ticket.language)
                 if text is None:
                     raise DeskError(f"FAQ entry {entry.id} has no answer text")
             text = _required(text, "an answer")
             edited = entry is None or text not in entry.answer.values()
             ticket.faq_entry = entry.id if entry else None
             ticket.first_response_at = ticket.first_response_at or now
-            await self.router.change_status(
+            await self.lifecycle.change_status(
                 session,
                 ticket,
                 TicketStatus.ANSWERED,
@@ -271,22 +298,22 @@ class Desk:
                     "edited": edited,
                 },
             )
-            await self.router.send_to_citizen(
+            await send_to_citizen(
                 session,
                 contact,
-                self.router.answer_text(text, ticket.language),
+                self.lifecycle.answer_text(text, ticket.language),
                 ticket=ticket,
                 author=staff.actor,
                 author_name=staff.name,
                 now=now,
             )
             await self._event(session, ticket, staff, "review_sent", entry=ticket.faq_entry, text=text)
-            if self.router.learning is not None:
+            if self.learning is not None:
                 own_words = text_given and not entry_given
                 await self._learn_from_review(
                     session, ticket, staff, entry, own_words=own_words, edited=edited
                 )
-        self.router.outbox_written()
+        self.lifecycle.outbox_written()
         return ticket
 
     async def _learn_from_review(
@@ -301,14 +328,14 @@ class Desk:
     ) -> None:
         """Sent with an entry's answer: the citizen's text asks that entry. In staff's own words: the
         suggested entry did not answer it. An entry's answer that staff edited teaches neither."""
-        assert self.router.learning is not None
+        assert self.learning is not None
         if own_words:
             kind, entry_id = OUT_OF_SCOPE, ticket.category
         elif entry is not None and not edited:
             kind, entry_id = POSITIVE, entry.id
         else:
             return
-        await self.router.learning.record(
+        await self.learning.record(
             session, ticket, kind=kind, entry_id=entry_id, actor=staff.actor, actor_name=staff.name
         )
 
@@ -330,7 +357,7 @@ class Desk:
         """A forwarded or reopened ticket is in progress once staff act on it; False if it was not."""
         if ticket.status not in (TicketStatus.FORWARDED, TicketStatus.REOPENED):
             return False
-        await self.router.change_status(
+        await self.lifecycle.change_status(
             session, ticket, TicketStatus.IN_PROGRESS, actor=staff.actor, actor_name=staff.name, now=now
         )
         return True
@@ -345,7 +372,7 @@ class Desk:
             actor_name=staff.name,
             kind=kind,
             detail=detail,
-            at=self.router.clock(),
+            at=self.lifecycle.clock(),
         )
 
     async def _ticket(self, session: Session, reference: str) -> Ticket:

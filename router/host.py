@@ -128,7 +128,7 @@ class RouterHost:
             ticket = await data.get_ticket(session, reference=reference)
         if ticket is None:
             return True  # the desk says "no ticket" itself
-        department = self.router.departments.get(ticket.department or "")
+        department = self.router.lifecycle.departments.get(ticket.department or "")
         allowed = department.staff if department else []
         user = action.staff_id.split(":", 1)[-1]
         if ticket.sensitive and not allowed:

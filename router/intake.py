@@ -21,23 +21,19 @@ everything else goes to the sender privately.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from channels.base import Button, ConversationItem, InboundMessage, OutboundMessage, Receipt
-from knowledge import FaqEntry, KnowledgeError, KnowledgeHolder, Match, detect_language
-from knowledge.decision import FaqDecision, decide
-from router.calendar import WorkingCalendar
-from router.config import DepartmentConfig, RouterConfig
-from router.departments import Route, choose_department, department_rules
-from router.deskfeed import DeskFeed
+from channels.base import InboundMessage, Receipt
+from knowledge import KnowledgeHolder, detect_language
+from router.decision import Decision, Rules, decide_message
+from router.departments import department_rules
 from router.learning import NEGATIVE, FaqLearning
-from router.lifecycle import check_transition
-from router.notices import Notices
+from router.lifecycle import BOT, CITIZEN, THREAD_STATUSES, Lifecycle
+from router.outgoing import send_to_citizen
 from router.replies import asks_for_person, rating_in, status_question
 from router.routing import DepartmentLearner
 from store import (
@@ -48,7 +44,6 @@ from store import (
     Direction,
     Media,
     Message,
-    Outbox,
     Session,
     Ticket,
     TicketStatus,
@@ -59,23 +54,11 @@ from store.group import GroupCommit, writer_lanes
 
 log = logging.getLogger("router.intake")
 
-BOT = "bot"
-CITIZEN = "citizen"
-# A ticket in these states is with a department: its card is shown (and updated) in the desk...
-CARD_STATUSES = frozenset(
-    {TicketStatus.FORWARDED, TicketStatus.IN_PROGRESS, TicketStatus.REOPENED, TicketStatus.RESOLVED}
-)
-# ... and a later citizen message goes into its thread (after a resolution: the rating and comment).
-THREAD_STATUSES = CARD_STATUSES
-# A text no FAQ entry answers goes to the department of its best match only when that match is more
-# likely right than not (the review threshold lets in much weaker suggestions for a person to check).
-FAQ_ROUTE_PROBABILITY = 0.5
 # Intakes in one transaction at most. A batch holds SQLite's one writer for its whole length (a few
 # ms a message), and the dispatcher records its sends between batches: 16 keeps a reply's way out
 # under a second at 64 clients (bench/intake.py: 8 costs a tenth of the throughput, 200 doubles
 # the time to a visible reply).
 INTAKE_BATCH = 16
-RATING_BUTTONS = tuple(Button(label=str(n), value=str(n)) for n in range(1, 6))
 
 
 @dataclass(frozen=True)
@@ -91,72 +74,43 @@ class IntakeObserved:
     answered_language: str | None
 
 
-@dataclass(frozen=True)
-class Decision:
-    """What a new question would get (an answer now, a likely answer for review, or neither) and the
-    department that takes it when a person must."""
-
-    faq: FaqDecision
-    route: Route
-
-    @property
-    def matches(self) -> Sequence[Match]:
-        return self.faq.matches
-
-    @property
-    def answer(self) -> Match | None:
-        return self.faq.answer
-
-    @property
-    def review(self) -> Match | None:
-        return self.faq.review
-
-    @property
-    def sensitive(self) -> bool:
-        return self.faq.sensitive
-
-
 class Router:
+    """Takes citizens' messages in: decides, stores and answers each in one (group) transaction."""
+
     def __init__(
         self,
         *,
         db: Database,
         knowledge: KnowledgeHolder,
-        config: RouterConfig,
-        departments: Mapping[str, DepartmentConfig],
-        notices: Notices,
-        calendar: WorkingCalendar,
+        lifecycle: Lifecycle,
+        learning: FaqLearning | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.db = db
         self.knowledge = knowledge
-        self.config = config
-        self.departments = departments
-        self.notices = notices
-        self.calendar = calendar
+        self.lifecycle = lifecycle
+        self.config = config = lifecycle.config
+        self.learning = learning  # None when learning from staff is off
         self.clock = clock
-        self._rules = department_rules(departments)
         restricted = config.sensitive.department or config.triage_department
-        self.sensitive_rule = config.sensitive.rule()
+        self.rules = Rules(
+            sensitive=config.sensitive.rule(),
+            departments=department_rules(lifecycle.departments),
+            triage=config.triage_department,
+            restricted=restricted,
+        )
         # The learned department model never picks the triage desk or the restricted inbox: a text it
         # is unsure of goes to triage anyway, and only a sensitive report goes to the restricted one.
         self.learner = DepartmentLearner(
             db,
             config.routing,
-            departments=[d for d in departments if d not in (config.triage_department, restricted)],
+            departments=[d for d in lifecycle.departments if d not in (config.triage_department, restricted)],
             clock=clock,
         )
-        self._listeners: list[Callable[[], None]] = []
         self._media_listeners: list[Callable[[], None]] = []
         self._intake_observers: list[Callable[[IntakeObserved], None]] = []
-        self.desk_feed: DeskFeed | None = None  # set when a staff channel (Slack) is on
-        self.learning: FaqLearning | None = None  # set by the composition root when learning is on
         # Several lanes on PostgreSQL (each a connection); SQLite has one writer at a time anyway.
         self.writer = GroupCommit(db, lanes=writer_lanes(db), max_batch=INTAKE_BATCH)
-
-    def on_outbox(self, listener: Callable[[], None]) -> None:
-        """Call `listener` after each commit that queued outgoing messages (wakes the dispatcher)."""
-        self._listeners.append(listener)
 
     def on_intake(self, observer: Callable[[IntakeObserved], None]) -> None:
         """Call `observer` after each message taken in (or found to be a duplicate)."""
@@ -166,51 +120,15 @@ class Router:
         """Call `listener` after a commit that queued attachments to fetch (wakes the media fetcher)."""
         self._media_listeners.append(listener)
 
-    def outbox_written(self) -> None:
-        for listener in self._listeners:
-            listener()
-
-    # --- deciding -------------------------------------------------------------------------
-
     def decide(self, text: str, language: str) -> Decision:
         _, matcher = self.knowledge.current
-        # The thresholds travel with the matcher: a recalibration is picked up with the next reload.
-        faq = decide(
-            text,
-            matcher.match(text, language),
-            answer_threshold=matcher.confidence.answer_threshold,
-            review_threshold=matcher.confidence.review_threshold,
-            sensitive=self.sensitive_rule,
-        )
-        if faq.sensitive:
-            restricted = self.config.sensitive.department or self.config.triage_department
-            return Decision(faq, Route(restricted, "sensitive"))
-        top = faq.answer or faq.review
-        if top is not None and top.entry.department:
-            return Decision(faq, Route(top.entry.department, f"faq:{top.entry.id}"))
-        route = choose_department(
-            text,
-            faq.matches,
-            rules=self._rules,
-            faq_threshold=max(matcher.confidence.review_threshold, FAQ_ROUTE_PROBABILITY),
-            triage=self.config.triage_department,
-            model=self.learner.route,
-        )
-        return Decision(faq, route)
+        return decide_message(text, language, matcher, self.rules, model=self.learner.route)
 
     def language_of(self, message: InboundMessage, contact: Contact) -> str:
         fallback = message.language_hint or contact.language or self.config.default_language
         # A command ("HELP", "/start") is a keyword, not the citizen's language.
         language = fallback if message.command else detect_language(message.text, default=fallback)
-        return self.notices.language_for(language, self.config.default_language)
-
-    def handling_due(self, ticket: Ticket, now: datetime) -> datetime:
-        """When a forwarded ticket is due: its category's or department's working hours from now."""
-        hours = self.config.category_hours.get(ticket.category or "")
-        if hours is None:
-            department = self.departments.get(ticket.department or "")
-            hours = department.handling_hours if department else 24.0
-        return self.calendar.add_working_hours(now, hours)
+        return self.lifecycle.notices.language_for(language, self.config.default_language)
 
     # --- intake ---------------------------------------------------------------------------
 
@@ -253,7 +171,7 @@ class Router:
             extra={"channel": message.channel, "reference": receipt.reference, "outcome": outcome},
         )
         if not receipt.duplicate:
-            self.outbox_written()
+            self.lifecycle.outbox_written()
             if message.attachments:
                 for listener in self._media_listeners:
                     listener()
@@ -277,12 +195,13 @@ class Router:
         inbound = await self._store_inbound(session, contact, message, language)
         step = _Step(self, session, contact, inbound, now)
         receipt = await self._handle(session, step, message, decision, language)
-        if self.desk_feed is not None and inbound.ticket_id is not None and not step.created:
+        desk_feed = self.lifecycle.desk_feed
+        if desk_feed is not None and inbound.ticket_id is not None and not step.created:
             # A later message on a ticket a department has: into the ticket's thread.
             ticket = await data.get_ticket_by_id(session, ticket_id=inbound.ticket_id)
             if ticket is not None and ticket.status in THREAD_STATUSES:
                 photos = [a["media_id"] for a in inbound.attachments if a.get("media_id")]
-                await self.desk_feed.thread(
+                await desk_feed.thread(
                     session, ticket, author="citizen", text=message.text, photos=photos, now=now
                 )
         if message.public and inbound.ticket_id is not None:
@@ -290,8 +209,8 @@ class Router:
             # repeated text), and everything else privately.
             ticket = await data.get_ticket_by_id(session, ticket_id=inbound.ticket_id)
             if ticket is not None and not await data.has_public_reply(session, ticket_id=inbound.ticket_id):
-                text = self.render_notice(ticket, "public_reply")
-                await self.send_to_citizen(
+                text = self.lifecycle.render_notice(ticket, "public_reply")
+                await send_to_citizen(
                     session, contact, text, ticket=ticket, author=BOT, now=now, reply_to=message.reply_to
                 )
         return receipt, step
@@ -307,7 +226,7 @@ class Router:
         reference = status_question(message.text)
         if reference is not None:
             return await step.status(reference)
-        latest = await data.latest_ticket_of(session, contact_id=_id(contact))
+        latest = await data.latest_ticket_of(session, contact_id=data.id_of(contact))
         if message.command == "status":
             # "/status" without a reference: the latest ticket, if there is one.
             return await step.status(latest.reference) if latest else await step.command("help")
@@ -346,7 +265,7 @@ class Router:
         stored = await data.add_message(
             session,
             message=Message(
-                contact_id=_id(contact),
+                contact_id=data.id_of(contact),
                 direction=Direction.IN,
                 channel=message.channel,
                 provider_message_id=message.provider_message_id,
@@ -383,252 +302,11 @@ class Router:
             stored.attachments = kept
         return stored
 
-    # --- shared steps (also used by the staff desk and the sweep) -------------------------
-
-    async def change_status(
-        self,
-        session: Session,
-        ticket: Ticket,
-        status: TicketStatus,
-        *,
-        actor: str,
-        now: datetime,
-        actor_name: str | None = None,
-        detail: dict[str, object] | None = None,
-    ) -> None:
-        check_transition(ticket.reference, ticket.status, status)
-        await data.add_event(
-            session,
-            ticket_id=_id(ticket),
-            actor=actor,
-            actor_name=actor_name,
-            kind="status",
-            from_status=ticket.status,
-            to_status=status,
-            detail=dict(detail or {}),
-            at=now,
-        )
-        previous, ticket.status = ticket.status, status
-        ticket.updated_at = now
-        if self.desk_feed is not None and (status in CARD_STATUSES or previous == TicketStatus.RESOLVED):
-            await self.desk_feed.card(session, ticket, now=now)
-
-    async def forward(
-        self,
-        session: Session,
-        ticket: Ticket,
-        contact: Contact,
-        *,
-        department: str,
-        reason: str,
-        actor: str,
-        now: datetime,
-        actor_name: str | None = None,
-    ) -> None:
-        """Send a ticket to a department with a due time from its handling hours, and say so."""
-        ticket.department = department
-        ticket.due_at = self.handling_due(ticket, now)
-        ticket.reminded_at = ticket.escalated_at = None
-        await self.change_status(
-            session,
-            ticket,
-            TicketStatus.FORWARDED,
-            actor=actor,
-            actor_name=actor_name,
-            now=now,
-            detail={"department": department, "reason": reason, "due_at": ticket.due_at.isoformat()},
-        )
-        await self.notify(
-            session, ticket, contact, "sensitive_received" if ticket.sensitive else "forwarded", now=now
-        )
-
-    async def notify(
-        self,
-        session: Session,
-        ticket: Ticket,
-        contact: Contact,
-        notice: str,
-        *,
-        now: datetime,
-        text: str = "",
-        buttons: Sequence[Button] = (),
-    ) -> None:
-        body = self.render_notice(ticket, notice, text=text)
-        await self.send_to_citizen(
-            session, contact, body, ticket=ticket, author=BOT, now=now, buttons=buttons
-        )
-
-    def render_notice(self, ticket: Ticket, notice: str, *, text: str = "") -> str:
-        """A notice about this ticket in the ticket's language."""
-        department = self.departments.get(ticket.department or "")
-        return self.notices.render(
-            notice,
-            ticket.language,
-            reference=ticket.reference,
-            department=department.display_name(ticket.language) if department else "",
-            due=self.notices.due(ticket.due_at, ticket.language) if ticket.due_at else "",
-            status=self.notices.status_name(ticket.status, ticket.language),
-            text=text,
-        )
-
-    def faq_answer(self, entry: FaqEntry, language: str) -> str | None:
-        """An entry's answer in the language, else the city's default language, English or Korean."""
-        found = entry.answer_in(language, (self.config.default_language, "en", "ko"))
-        return found[1] if found else None
-
-    def answer_text(self, answer: str, language: str) -> str:
-        """An FAQ answer as sent automatically: the answer, then how to reach a person instead."""
-        return f"{answer}\n{self.notices.render('answered_footer', language)}"
-
-    async def send_to_citizen(
-        self,
-        session: Session,
-        contact: Contact,
-        text: str,
-        *,
-        ticket: Ticket | None,
-        author: str,
-        now: datetime,
-        author_name: str | None = None,
-        buttons: Sequence[Button] = (),
-        reply_to: str | None = None,
-        desk_source: str | None = None,
-    ) -> Message:
-        """Store an outgoing message and queue it on the contact's channel, in the caller's transaction.
-        `reply_to` answers a provider's message in place (on X: a public reply to that post)."""
-        message = await data.add_message(
-            session,
-            message=Message(
-                ticket_id=ticket.id if ticket else None,
-                contact_id=_id(contact),
-                direction=Direction.OUT,
-                channel=contact.channel,
-                author=author,
-                author_name=author_name,
-                text=text,
-                buttons=[{"label": b.label, "value": b.value} for b in buttons],
-                language=ticket.language if ticket else contact.language,
-                reply_to=reply_to,
-                # The staff message in the desk this reply came from: its delivery is marked there.
-                raw={"desk_source": desk_source} if desk_source else None,
-                created_at=now,
-            ),
-            tracked=False,
-        )
-        key = f"msg-{message.id}"
-        outgoing = OutboundMessage(
-            channel=contact.channel,
-            recipient=contact.address,
-            text=text,
-            idempotency_key=key,
-            buttons=tuple(buttons),
-            reply_to=reply_to,
-        )
-        await data.add_outbox(
-            session,
-            row=Outbox(
-                idempotency_key=key,
-                ticket_id=ticket.id if ticket else None,
-                message_id=message.id,
-                channel=contact.channel,
-                recipient=contact.address,
-                payload=outgoing.to_payload(),
-                next_attempt_at=now,
-                created_at=now,
-            ),
-        )
-        return message
-
     async def _reference_of(self, session: Session, message: Message) -> str | None:
         if message.ticket_id is None:
             return None
         ticket = await data.get_ticket_by_id(session, ticket_id=message.ticket_id)
         return ticket.reference if ticket else None
-
-    async def report_knowledge_error(self, error: KnowledgeError) -> None:
-        """A broken FAQ edit: the knowledge logger printed each problem; administrators hear of it in
-        the desk's alerts inbox too."""
-        log.error(
-            "the FAQ edit was not taken (%d problem(s)); still answering from the last good version",
-            len(error.problems),
-        )
-        if self.desk_feed is None:
-            return
-        text = "The FAQ edit was not taken; still answering from the last good version:\n" + str(error)
-        async with self.db.transaction() as session:
-            await self.desk_feed.alert(session, text[:2900], now=self.clock())
-        self.outbox_written()
-
-    # --- the staff desk's side of delivery ---------------------------------------------------
-
-    async def prepare_outgoing(self, message: OutboundMessage) -> OutboundMessage:
-        """Just before a send: a desk card is filled from the store as the ticket is now."""
-        desk = message.desk
-        if self.desk_feed is None or not desk or desk.get("kind") != "card" or "status" in desk:
-            return message
-        async with self.db.session() as session:
-            card = await self.desk_feed.render_card(session, str(desk.get("reference")))
-        if card is None:
-            return message
-        text = f"{card['reference']} [{card['status_name']}] {card['department_name']}: {card['text']}"
-        return dataclasses.replace(message, desk=card, text=text[:3000])
-
-    async def delivered(self, row: Outbox) -> None:
-        await self.after_delivery(row, delivered=True)
-
-    async def delivery_failed(self, row: Outbox, error: str) -> None:
-        await self.after_delivery(row, delivered=False, error=error)
-
-    async def after_delivery(self, row: Outbox, *, delivered: bool, error: str | None = None) -> None:
-        """After a citizen-bound message was sent or failed for good: mark the staff message it came
-        from in the desk, and put a failure in the ticket's thread and the alerts inbox."""
-        feed = self.desk_feed
-        if feed is None or row.channel == feed.channel or row.message_id is None:
-            return
-        if delivered and row.ticket_id is None:
-            return
-        # Read first: most sent messages are not staff replies, and on SQLite a write transaction
-        # here would queue every send behind the one writer.
-        async with self.db.session() as session:
-            message = await data.get_message(session, message_id=row.message_id)
-        source = (message.raw or {}).get("desk_source") if message else None
-        if delivered and source is None:
-            return
-        now = self.clock()
-        async with self.db.transaction() as session:
-            ticket = await data.get_ticket_by_id(session, ticket_id=row.ticket_id) if row.ticket_id else None
-            detail = (
-                f"not delivered to the citizen ({row.channel}): {error}" if not delivered else "delivered"
-            )
-            if ticket is not None and source:
-                await feed.mark(session, ticket, source=source, delivered=delivered, detail=detail, now=now)
-            if not delivered:
-                if ticket is not None and not source:
-                    await feed.thread(session, ticket, author="system", text=detail, now=now)
-                where = f"ticket {ticket.reference}" if ticket else f"outbox row {row.id}"
-                await feed.alert(
-                    session, f"{where}: a message on {row.channel} {detail}", now=now, ticket=ticket
-                )
-        self.outbox_written()
-
-    # --- what a pull channel shows --------------------------------------------------------
-
-    async def conversation(self, channel: str, address: str) -> list[ConversationItem]:
-        async with self.db.session() as session:
-            contact = await data.find_contact(session, channel=channel, address=address)
-            if contact is None:
-                return []
-            messages = await data.conversation(session, contact_id=_id(contact))
-        return [
-            ConversationItem(
-                id=f"m{m.id}",
-                sender="citizen" if m.direction == Direction.IN else "city",
-                text=m.text,
-                at=m.created_at.astimezone(self.config.zone),
-                buttons=tuple(Button(**b) for b in m.buttons),
-            )
-            for m in messages
-        ]
 
 
 @dataclass
@@ -645,13 +323,17 @@ class _Step:
     # reopened, status, rating or command.
     outcome: str = ""
 
+    @property
+    def lifecycle(self) -> Lifecycle:
+        return self.router.lifecycle
+
     def _attach(self, ticket: Ticket) -> None:
         self.inbound.ticket_id = ticket.id
         ticket.updated_at = self.now
 
     async def _event(self, ticket: Ticket, kind: str, **detail: object) -> None:
         await data.add_event(
-            self.session, ticket_id=_id(ticket), actor=CITIZEN, kind=kind, at=self.now, detail=detail
+            self.session, ticket_id=data.id_of(ticket), actor=CITIZEN, kind=kind, at=self.now, detail=detail
         )
 
     async def status(self, reference: str) -> Receipt:
@@ -659,17 +341,15 @@ class _Step:
         ticket = await data.get_ticket(self.session, reference=reference)
         if ticket is None or ticket.contact_id != self.contact.id:
             # The same answer whether the ticket is someone else's or does not exist: nothing leaks.
-            text = self.router.notices.render(
+            text = self.lifecycle.notices.render(
                 "status_unknown", self.contact.language or "", reference=reference
             )
-            await self.router.send_to_citizen(
-                self.session, self.contact, text, ticket=None, author=BOT, now=self.now
-            )
+            await send_to_citizen(self.session, self.contact, text, ticket=None, author=BOT, now=self.now)
             return Receipt(duplicate=False, reference=None)
         self._attach(ticket)
         await self._event(ticket, "status_asked")
         notice = "status" if ticket.status in OPEN_STATUSES and ticket.due_at else "status_done"
-        await self.router.notify(self.session, ticket, self.contact, notice, now=self.now)
+        await self.lifecycle.notify(self.session, ticket, self.contact, notice, now=self.now)
         return Receipt(duplicate=False, reference=ticket.reference)
 
     async def command(self, command: str) -> Receipt:
@@ -691,10 +371,8 @@ class _Step:
             notice = "welcome"
         else:
             notice = "help_sms" if self.contact.channel == "sms" else "help"
-        text = self.router.notices.render(notice, language)
-        await self.router.send_to_citizen(
-            self.session, self.contact, text, ticket=None, author=BOT, now=self.now
-        )
+        text = self.lifecycle.notices.render(notice, language)
+        await send_to_citizen(self.session, self.contact, text, ticket=None, author=BOT, now=self.now)
         return Receipt(duplicate=False)
 
     async def rate(self, ticket: Ticket, rating: int) -> Receipt:
@@ -702,7 +380,7 @@ class _Step:
         self._attach(ticket)
         ticket.rating, ticket.rated_at = rating, self.now
         await self._event(ticket, "rated", rating=rating)
-        await self.router.notify(self.session, ticket, self.contact, "rated", now=self.now)
+        await self.lifecycle.notify(self.session, ticket, self.contact, "rated", now=self.now)
         return Receipt(duplicate=False, reference=ticket.reference)
 
     async def comment(self, ticket: Ticket) -> Receipt:
@@ -710,7 +388,7 @@ class _Step:
         self._attach(ticket)
         ticket.rating_comment = self.inbound.text
         await self._event(ticket, "rating_comment")
-        await self.router.notify(self.session, ticket, self.contact, "comment_thanks", now=self.now)
+        await self.lifecycle.notify(self.session, ticket, self.contact, "comment_thanks", now=self.now)
         return Receipt(duplicate=False, reference=ticket.reference)
 
     async def to_person(self, ticket: Ticket) -> Receipt:
@@ -720,14 +398,14 @@ class _Step:
         if (
             learning is not None
             and ticket.faq_entry
-            and await data.answered_automatically(self.session, ticket_id=_id(ticket))
+            and await data.answered_automatically(self.session, ticket_id=data.id_of(ticket))
         ):
             # The automatic answer did not answer the citizen's question: a label of what not to answer.
             await learning.record(
                 self.session, ticket, kind=NEGATIVE, entry_id=ticket.faq_entry, actor=CITIZEN
             )
         department = ticket.department or self.router.config.triage_department
-        await self.router.forward(
+        await self.lifecycle.forward(
             self.session,
             ticket,
             self.contact,
@@ -742,17 +420,17 @@ class _Step:
         self.outcome = "joined"
         self._attach(ticket)
         await self._event(ticket, "message")
-        await self.router.notify(self.session, ticket, self.contact, "joined", now=self.now)
+        await self.lifecycle.notify(self.session, ticket, self.contact, "joined", now=self.now)
         return Receipt(duplicate=False, reference=ticket.reference)
 
     async def reopen(self, ticket: Ticket) -> Receipt:
         self.outcome = "reopened"
         self._attach(ticket)
-        await reopen(self.router, self.session, ticket, self.contact, actor=CITIZEN, now=self.now)
+        await self.lifecycle.reopen(self.session, ticket, self.contact, actor=CITIZEN, now=self.now)
         return Receipt(duplicate=False, reference=ticket.reference)
 
     async def new_ticket(self, decision: Decision, language: str) -> Receipt:
-        router, now = self.router, self.now
+        router, lifecycle, now = self.router, self.router.lifecycle, self.now
         self.outcome = "answered" if decision.answer else "review" if decision.review else "forwarded"
         top = decision.answer or decision.review
         ticket = await data.add_ticket(
@@ -761,7 +439,7 @@ class _Step:
                 reference=await data.next_reference(
                     self.session, year=now.astimezone(router.config.zone).year
                 ),
-                contact_id=_id(self.contact),
+                contact_id=data.id_of(self.contact),
                 channel=self.contact.channel,
                 language=language,
                 department=decision.route.department,
@@ -775,7 +453,7 @@ class _Step:
         self.created = True
         await data.add_event(
             self.session,
-            ticket_id=_id(ticket),
+            ticket_id=data.id_of(ticket),
             actor=CITIZEN,
             kind="created",
             to_status=TicketStatus.NEW,
@@ -788,12 +466,12 @@ class _Step:
             },
         )
         if decision.answer is not None:
-            answer = router.faq_answer(decision.answer.entry, language)
+            answer = lifecycle.faq_answer(decision.answer.entry, language)
             if answer is None:  # the loader makes this impossible for handoff: auto; stay safe anyway
                 raise RuntimeError(f"FAQ entry {decision.answer.entry.id} has no answer text")
             ticket.faq_entry = decision.answer.entry.id
             ticket.first_response_at = now
-            await router.change_status(
+            await lifecycle.change_status(
                 self.session,
                 ticket,
                 TicketStatus.ANSWERED,
@@ -805,11 +483,11 @@ class _Step:
                     "question": decision.answer.question,
                 },
             )
-            text = router.answer_text(answer, language)
-            await router.send_to_citizen(self.session, self.contact, text, ticket=ticket, author=BOT, now=now)
+            text = lifecycle.answer_text(answer, language)
+            await send_to_citizen(self.session, self.contact, text, ticket=ticket, author=BOT, now=now)
         elif decision.review is not None:
-            ticket.due_at = router.calendar.same_day_due(now)
-            await router.change_status(
+            ticket.due_at = lifecycle.calendar.same_day_due(now)
+            await lifecycle.change_status(
                 self.session,
                 ticket,
                 TicketStatus.REVIEW,
@@ -821,22 +499,22 @@ class _Step:
                     "due_at": ticket.due_at.isoformat(),
                 },
             )
-            await router.notify(self.session, ticket, self.contact, "received", now=now)
-            if router.desk_feed is not None:
+            await lifecycle.notify(self.session, ticket, self.contact, "received", now=now)
+            if lifecycle.desk_feed is not None:
                 suggestions = [
                     {
                         "entry": m.entry.id,
                         "score": round(m.score, 4),
-                        "answer": router.faq_answer(m.entry, language),
+                        "answer": lifecycle.faq_answer(m.entry, language),
                     }
                     for m in decision.matches[:3]
                     if m.entry.handoff == "auto"
                 ]
-                await router.desk_feed.review(
+                await lifecycle.desk_feed.review(
                     self.session, ticket, question=self.inbound.text, suggestions=suggestions, now=now
                 )
         else:
-            await router.forward(
+            await lifecycle.forward(
                 self.session,
                 ticket,
                 self.contact,
@@ -848,40 +526,6 @@ class _Step:
         return Receipt(duplicate=False, reference=ticket.reference)
 
 
-async def reopen(
-    router: Router,
-    session: Session,
-    ticket: Ticket,
-    contact: Contact,
-    *,
-    actor: str,
-    now: datetime,
-    actor_name: str | None = None,
-    reason: str = "the citizen wrote back",
-) -> None:
-    """Put a resolved or answered ticket back with its department, with a new due time."""
-    ticket.department = ticket.department or router.config.triage_department
-    ticket.due_at = router.handling_due(ticket, now)
-    ticket.resolved_at = None
-    ticket.reminded_at = ticket.escalated_at = None
-    await router.change_status(
-        session,
-        ticket,
-        TicketStatus.REOPENED,
-        actor=actor,
-        actor_name=actor_name,
-        now=now,
-        detail={"reason": reason, "due_at": ticket.due_at.isoformat()},
-    )
-    await router.notify(session, ticket, contact, "reopened", now=now)
-
-
 def _category(decision: Decision) -> str | None:
     reason = decision.route.reason
     return reason.split(":", 1)[1] if reason.startswith("faq:") else None
-
-
-def _id(row: Contact | Ticket) -> int:
-    if row.id is None:
-        raise RuntimeError(f"{type(row).__name__} was not flushed")
-    return row.id

@@ -19,14 +19,13 @@ from typing import TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from router.intake import Router
-from router.learning import ACCEPTED
-from store import Session, Ticket, TicketStatus, data, retention
+from router.learning import ACCEPTED, FaqLearning
+from router.lifecycle import SYSTEM, Lifecycle
+from store import Database, Session, Ticket, TicketStatus, data, retention
 
 log = logging.getLogger("router.sweep")
 T = TypeVar("T")
 
-SYSTEM = "system"
 # Tickets someone still owes an answer: a reminder or an escalation applies to these.
 _WAITING = (TicketStatus.REVIEW, TicketStatus.FORWARDED, TicketStatus.IN_PROGRESS, TicketStatus.REOPENED)
 _BATCH = 200
@@ -40,9 +39,10 @@ class SweepResult:
 
 
 class Sweeper:
-    def __init__(self, router: Router) -> None:
-        self.router = router
-        self.db = router.db
+    def __init__(self, db: Database, lifecycle: Lifecycle, *, learning: FaqLearning | None = None) -> None:
+        self.db = db
+        self.lifecycle = lifecycle
+        self.learning = learning  # None when learning from staff is off
         self._scheduler: AsyncIOScheduler | None = None
         self._busy = asyncio.Lock()  # held while a sweep runs, so stopping can let it finish
         # The purge has its own: a backlog's first purge takes minutes, and deadlines cannot wait.
@@ -52,7 +52,7 @@ class Sweeper:
     def start(self) -> None:
         """Sweep every `lifecycle.sweep_seconds` and purge every `retention.sweep_minutes`, each once
         at start too (to catch up after downtime)."""
-        config = self.router.config
+        config = self.lifecycle.config
         scheduler = AsyncIOScheduler(timezone=config.zone)
         self._every(scheduler, self._run, config.lifecycle.sweep_seconds, "lifecycle-sweep")
         if config.retention.days is not None:
@@ -67,7 +67,7 @@ class Sweeper:
             job,
             "interval",
             seconds=seconds,
-            next_run_time=datetime.now(self.router.config.zone),
+            next_run_time=datetime.now(self.lifecycle.config.zone),
             max_instances=1,
             coalesce=True,
             misfire_grace_time=None,
@@ -117,10 +117,10 @@ class Sweeper:
 
     async def purge_once(self, progress: Callable[[int, int], None] | None = None) -> retention.Purged:
         """Purge everything past the retention period (nothing when the period is unset)."""
-        config = self.router.config.retention
+        config = self.lifecycle.config.retention
         if config.days is None:
             return retention.Purged()
-        now = self.router.clock()
+        now = self.lifecycle.clock()
         return await retention.purge_expired(
             self.db,
             before=now - timedelta(days=config.days),
@@ -142,8 +142,8 @@ class Sweeper:
                 return total
 
     async def _sweep_batch(self) -> SweepResult:
-        now = self.router.clock()
-        lifecycle = self.router.config.lifecycle
+        now = self.lifecycle.clock()
+        lifecycle = self.lifecycle.config.lifecycle
         result = SweepResult()
         async with self.db.transaction() as session:
             for ticket in await data.claim_overdue(session, statuses=_WAITING, now=now, limit=_BATCH):
@@ -170,7 +170,7 @@ class Sweeper:
             window = timedelta(hours=lifecycle.reopen_window_hours)
             for ticket in await data.claim_settled(session, before=now - window, limit=_BATCH):
                 await self._accepted(session, ticket)
-                await self.router.change_status(
+                await self.lifecycle.change_status(
                     session,
                     ticket,
                     TicketStatus.CLOSED,
@@ -181,12 +181,12 @@ class Sweeper:
                 ticket.closed_at = now
                 result.closed += 1
         if result.escalated:
-            self.router.outbox_written()
+            self.lifecycle.outbox_written()
         return result
 
     async def _accepted(self, session: Session, ticket: Ticket) -> None:
         """An automatic answer that closes without a "0" was accepted: a label for the FAQ's thresholds."""
-        learning = self.router.learning
+        learning = self.learning
         if (
             learning is not None
             and ticket.status == TicketStatus.ANSWERED
@@ -198,15 +198,15 @@ class Sweeper:
     async def _escalate(self, session: Session, ticket: Ticket, now: datetime) -> None:
         """Late: raise its priority, tell the department and the citizen, and set a new due time."""
         late_since = ticket.due_at
-        ticket.due_at = self.router.calendar.add_working_hours(
-            now, self.router.config.lifecycle.late_extension_hours
+        ticket.due_at = self.lifecycle.calendar.add_working_hours(
+            now, self.lifecycle.config.lifecycle.late_extension_hours
         )
         ticket.escalated_at = now
         ticket.reminded_at = None  # the new due time gets its own reminder
         ticket.escalations += 1
         ticket.priority += 1
         ticket.updated_at = now
-        department = self.router.departments.get(ticket.department or "")
+        department = self.lifecycle.departments.get(ticket.department or "")
         await data.add_event(
             session,
             ticket_id=ticket.id or 0,
@@ -222,10 +222,10 @@ class Sweeper:
         )
         contact = await data.get_contact(session, contact_id=ticket.contact_id)
         assert contact is not None
-        await self.router.notify(session, ticket, contact, "late", now=now)
-        if self.router.desk_feed is not None:
-            due = self.router.notices.due(ticket.due_at, self.router.desk_feed.language)
-            await self.router.desk_feed.thread(
+        await self.lifecycle.notify(session, ticket, contact, "late", now=now)
+        if self.lifecycle.desk_feed is not None:
+            due = self.lifecycle.notices.due(ticket.due_at, self.lifecycle.desk_feed.language)
+            await self.lifecycle.desk_feed.thread(
                 session,
                 ticket,
                 author="system",

@@ -40,6 +40,13 @@ from store.models import (
 Row = TypeVar("Row", TicketEvent, Outbox, Message)
 
 
+def id_of(row: Contact | Ticket | Message) -> int:
+    """The id of a row that must be in the database already (flushed or loaded)."""
+    if row.id is None:
+        raise RuntimeError(f"{type(row).__name__} was not flushed")
+    return row.id
+
+
 async def insert_row(session: AsyncSession, row: Row) -> Row:
     """Insert `row` with one statement and set its id, without adding it to the session: far cheaper
     than a unit-of-work flush on the intake's hot path. For rows that nothing changes later in the

@@ -119,7 +119,7 @@ async def test_the_shipped_city_answers_its_own_questions(tmp_path: Path, questi
         assert answer in found.answer.values()
         assert footer in (
             "Not what you needed? Reply 0 for a person.",
-            bot.router.notices.render("answered_footer", "ko"),
+            bot.lifecycle.notices.render("answered_footer", "ko"),
         )
         assert receipt.reference and (await bot.desk.show(receipt.reference)).ticket.faq_entry == entry
 

@@ -175,7 +175,7 @@ async def test_claim_reassign_and_resolve_change_the_ticket_update_the_card_and_
     told = await city.citizen.pop()
     assert "조명을 교체했습니다" in told.text and [b.value for b in told.buttons] == ["1", "2", "3", "4", "5"]
     assert (await city.bot.desk.show(reference)).ticket.status == "resolved"
-    resolved = city.bot.router.notices.status_name("resolved", "ko")
+    resolved = city.bot.lifecycle.notices.status_name("resolved", "ko")
     await until(lambda: resolved in text_of(city.cards("dept-housing")[0]))  # the card, updated in place
 
 

@@ -176,7 +176,7 @@ async def test_start_after_stop_sends_again(city: SmsCity) -> None:
     assert await city.text("START") == 200
     city.fake.opted_out.discard(CITIZEN)  # and Twilio unblocks it on START
     opted_in = (await city.replies(2))[1]
-    assert opted_in.body == city.bot.router.notices.render("opted_in", "ko")
+    assert opted_in.body == city.bot.lifecycle.notices.render("opted_in", "ko")
     await city.bot.desk.reply(reference, "수리했습니다.", staff=KIM)
     assert (await city.replies(3))[2].body.endswith("수리했습니다.")
 
@@ -184,7 +184,7 @@ async def test_start_after_stop_sends_again(city: SmsCity) -> None:
 async def test_help_gets_the_sms_help_notice(city: SmsCity) -> None:
     assert await city.text("help") == 200
     [help_text] = await city.replies(1)
-    notices = city.bot.router.notices
+    notices = city.bot.lifecycle.notices
     assert help_text.body in {notices.render("help_sms", language) for language in ("ko", "en")}
     assert "STOP" in help_text.body
 

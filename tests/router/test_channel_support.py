@@ -70,15 +70,15 @@ async def test_help_and_start_answer_with_their_notices_in_the_contact_language(
     bot, memory = city
     await memory.push("/start", command="start", language_hint="en")
     welcome = (await memory.pop()).text
-    assert welcome == bot.router.notices.render("welcome", "en")
+    assert welcome == bot.lifecycle.notices.render("welcome", "en")
     await memory.push("HELP", command="help", sender="citizen-2")
-    assert (await memory.pop()).text == bot.router.notices.render("help", "ko")  # not the SMS variant
+    assert (await memory.pop()).text == bot.lifecycle.notices.render("help", "ko")  # not the SMS variant
 
 
 async def test_status_without_a_reference_gives_the_latest_ticket_or_help(city: City) -> None:
     bot, memory = city
     await memory.push("/status", command="status")
-    assert (await memory.pop()).text == bot.router.notices.render("help", "ko")
+    assert (await memory.pop()).text == bot.lifecycle.notices.render("help", "ko")
     receipt = await memory.push("가로등이 고장났어요 어두워요")
     await memory.pop()
     await memory.push("/status", command="status")
@@ -98,7 +98,7 @@ async def test_a_public_message_gets_only_its_reference_in_public_and_the_rest_p
     public = [m for m in sent if m.reply_to == "tweet-77"]
     private = [m for m in sent if m.reply_to is None]
     assert len(public) == 1 and len(private) == 1
-    assert public[0].text == bot.router.render_notice(
+    assert public[0].text == bot.lifecycle.render_notice(
         (await bot.desk.show(receipt.reference)).ticket, "public_reply"
     )
     assert receipt.reference in public[0].text

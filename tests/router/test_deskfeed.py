@@ -237,7 +237,7 @@ async def test_a_broken_faq_edit_is_an_alert(city: City) -> None:
     problem = Problem(
         file="knowledge/faq/waste.yaml", line=12, entry="bulky-waste", message="answer is missing"
     )
-    await bot.report_knowledge_error(KnowledgeError([problem]))
+    await bot.desk.report_knowledge_error(KnowledgeError([problem]))
     [alert] = await desk_posts(desk, 1)
     assert alert.recipient == "#alerts" and alert.desk and "waste.yaml" in alert.desk["text"]
     assert "waste.yaml:12" in alert.desk["text"] and "bulky-waste" in alert.desk["text"]
@@ -264,7 +264,7 @@ async def test_an_escalation_is_in_the_thread_and_mentions_the_lead(
         assert result.escalated == 1
         bot.dispatcher.wake()
         late = await citizen.pop()
-        assert late.text == bot.router.render_notice(
+        assert late.text == bot.lifecycle.render_notice(
             (await bot.desk.show(receipt.reference or "")).ticket, "late"
         )
         [line] = await desk_posts(desk, 1)  # no status change: no card, one line in the thread
