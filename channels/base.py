@@ -11,11 +11,15 @@ from __future__ import annotations
 import abc
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal, Protocol
 
 from aiohttp import web
+
+from channels.desk import DeskItem
+from channels.desk import from_json as desk_from_json
+from channels.desk import to_json as desk_to_json
 
 log = logging.getLogger("channels")
 
@@ -78,13 +82,15 @@ class OutboundMessage:
     attachments: tuple[Attachment, ...] = ()
     buttons: tuple[Button, ...] = ()
     reply_to: str | None = None
-    # For a staff channel (the Slack desk): what to show, in neutral terms that the adapter renders
-    # (router/deskfeed.py describes each kind); `text` is the plain fallback.
-    desk: dict[str, Any] | None = None
+    # For a staff channel (the Slack desk): what to show (channels/desk.py), which the adapter
+    # renders; `text` is the plain fallback.
+    desk: DeskItem | None = None
 
     def to_payload(self) -> dict[str, Any]:
         """The JSON kept in the outbox row."""
-        return asdict(self)
+        payload = asdict(replace(self, desk=None))
+        payload["desk"] = desk_to_json(self.desk) if self.desk is not None else None
+        return payload
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> OutboundMessage:
@@ -96,7 +102,7 @@ class OutboundMessage:
             attachments=tuple(Attachment(**a) for a in payload.get("attachments", ())),
             buttons=tuple(Button(**b) for b in payload.get("buttons", ())),
             reply_to=payload.get("reply_to"),
-            desk=payload.get("desk"),
+            desk=desk_from_json(payload["desk"]) if payload.get("desk") else None,
         )
 
 
@@ -177,7 +183,9 @@ InboundHandler = Callable[[InboundMessage], Awaitable[Receipt]]
 
 class ChannelHost(Protocol):
     """What a running channel may ask of the bot (the router implements it). Channels never touch
-    the store themselves: a poller keeps its position through `load_cursor` / `save_cursor`."""
+    the store themselves: what a channel must remember across restarts (a poller's position, where
+    the desk's cards are, which events were handled) it keeps through `remember` / `recall`, a small
+    key-value memory per channel in the store."""
 
     async def intake(self, message: InboundMessage) -> Receipt: ...
 
@@ -185,9 +193,9 @@ class ChannelHost(Protocol):
         """Record a provider's delivery status; False when no outgoing message matches it."""
         ...
 
-    async def load_cursor(self, channel: str, name: str) -> str | None: ...
+    async def recall(self, channel: str, name: str) -> str | None: ...
 
-    async def save_cursor(self, channel: str, name: str, value: str) -> None: ...
+    async def remember(self, channel: str, name: str, value: str) -> None: ...
 
     async def lead(self, job: str) -> bool:
         """Whether this instance should run `job` now (a poller): of several instances on one

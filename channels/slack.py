@@ -1,8 +1,8 @@
 """The staff desk in the city's Slack, through slack-bolt's async app embedded in our aiohttp server.
 
-Outbound, the router's desk rows (router/deskfeed.py: card, thread, mark, review, alert) become Block
-Kit messages in the department channels. A ticket's card is posted once per channel and then updated
-in place; we remember where it is through the host's cursors (`thread:{reference}` -> "C..:ts" and the
+Outbound, the router's desk items (channels/desk.py: card, thread line, delivery mark, review post,
+alert) become Block Kit messages in the department channels. A ticket's card is posted once per
+channel and then updated in place; the host remembers where (`thread:{reference}` -> "C..:ts" and the
 reverse `ts:{channel}:{ts}` -> reference), so a restart or another instance finds it again. Every
 message we post carries the outbox row's key as message metadata (event type `intake_outbox`), so
 after a crash mid-send `find_sent` can tell from the channel's history whether it went out.
@@ -47,12 +47,13 @@ from channels.base import (
     as_utc,
     read_body,
 )
+from channels.desk import Alert, Card, CardRequest, DeliveryMark, ReviewPost, ThreadLine
 from channels.slack_config import SlackConfig
 
 log = logging.getLogger("channels.slack")
 
 WEBHOOK_PATH = "/webhooks/slack"
-CURSOR = "slack"  # the host's cursor namespace
+MEMORY = "slack"  # what this channel remembers, in the host
 MODAL = "desk_modal"  # one callback_id for every modal; private_metadata says which
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
 # A human's message in a thread: a plain one, one with files, one also sent to the channel.
@@ -190,17 +191,17 @@ class SlackChannel(Channel):
         ):
             return  # a top-level message, a bot's, an edit, a join: not a staff reply
         event_id = str(body.get("event_id") or f"{channel}:{ts}")
-        if event_id in self._in_flight or await self.host.load_cursor(CURSOR, f"event:{event_id}"):
+        if event_id in self._in_flight or await self.host.recall(MEMORY, f"event:{event_id}"):
             log.info("slack: event %s was handled already (a retry)", event_id)
             return
-        reference = await self.host.load_cursor(CURSOR, f"ts:{channel}:{thread_ts}")
+        reference = await self.host.recall(MEMORY, f"ts:{channel}:{thread_ts}")
         if reference is None and own_user and event.get("parent_user_id") == own_user:
             # A reply under one of our messages whose ticket is not on record yet: perhaps a card just
             # posted (its record is written right after Slack answered). Wait a little; still unknown,
             # it is under another of our messages (an alert, a review item), not a ticket's thread.
             for _ in range(10):
                 await asyncio.sleep(0.2)
-                reference = await self.host.load_cursor(CURSOR, f"ts:{channel}:{thread_ts}")
+                reference = await self.host.recall(MEMORY, f"ts:{channel}:{thread_ts}")
                 if reference is not None:
                     break
         if reference is None:
@@ -222,7 +223,7 @@ class SlackChannel(Channel):
             )
             result = await self.host.staff_action(action)
             # Remembered only once acted on: if the router failed, Slack's retry gets another go.
-            await self.host.save_cursor(CURSOR, f"event:{event_id}", "1")
+            await self.host.remember(MEMORY, f"event:{event_id}", "1")
         finally:
             self._in_flight.discard(event_id)
         if not result.ok:
@@ -380,28 +381,30 @@ class SlackChannel(Channel):
 
     async def _known_departments(self) -> list[list[str]]:
         if self._departments is None:
-            saved = await self.host.load_cursor(CURSOR, "departments")
+            saved = await self.host.recall(MEMORY, "departments")
             self._departments = json.loads(saved) if saved else None
         return self._departments or []
 
     # --- router -> staff -------------------------------------------------------------------------
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        desk = message.desk or {"kind": "alert", "text": message.text}
+        item = message.desk or Alert(message.text)
         key = message.idempotency_key
         try:
             channel = await self._channel_id(message.recipient)
-            kind = desk.get("kind")
-            if kind == "card":
-                ts = await self._send_card(channel, desk, message.text, key)
-            elif kind == "thread":
-                ts = await self._send_thread(channel, desk, key)
-            elif kind == "mark":
-                ts = await self._send_mark(channel, desk, key)
-            elif kind == "review":
-                ts = await self._post(channel, message.text, review_blocks(desk), key=key)
-            else:  # alert, and anything without a desk rendering
-                ts = await self._post(channel, str(desk.get("text") or message.text), key=key)
+            match item:
+                case Card():
+                    ts = await self._send_card(channel, item, message.text, key)
+                case ThreadLine():
+                    ts = await self._send_thread(channel, item, key)
+                case DeliveryMark():
+                    ts = await self._send_mark(channel, item, key)
+                case ReviewPost():
+                    ts = await self._post(channel, message.text, review_blocks(item), key=key)
+                case Alert():
+                    ts = await self._post(channel, item.text or message.text, key=key)
+                case CardRequest():  # the router fills a card before it is sent: never empty here
+                    raise PermanentSendError(f"card of {item.reference} was not filled before sending")
         except SlackApiError as exc:
             raise _send_error(exc) from exc
         except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
@@ -415,26 +418,25 @@ class SlackChannel(Channel):
         come between the post and that). What `send` does without posting is not looked for, because
         doing it again changes nothing: a card updated in place (chat.update, no new message), a mark's
         reaction (`already_reacted` counts as done). For those None, "send again", is the right answer."""
-        desk = message.desk or {"kind": "alert", "text": message.text}
-        kind = desk.get("kind")
-        if kind == "mark" and desk.get("delivered"):
+        item = message.desk or Alert(message.text)
+        if isinstance(item, DeliveryMark) and item.delivered:
             return None  # a reaction alone
         oldest = as_utc(since).timestamp() - _CLOCK_SKEW_SECONDS
         try:
             channel = await self._channel_id(message.recipient)
-            thread_ts = (
-                await self._card_ts(channel, desk.get("reference")) if kind in ("thread", "mark") else None
-            )
+            thread_ts = None
+            if isinstance(item, ThreadLine | DeliveryMark):  # posted in the card's thread
+                thread_ts = await self._card_ts(channel, item.reference)
             ts = await self._find_posted(channel, message.idempotency_key, oldest, thread_ts)
-            if ts is not None and kind == "card":
-                await self._record_card(channel, str(desk["reference"]), ts)
+            if ts is not None and isinstance(item, Card):
+                await self._record_card(channel, item.reference, ts)
         except SlackApiError as exc:
             raise _send_error(exc) from exc
         except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise TransientSendError(f"Slack unreachable: {_describe(exc)}") from exc
         if ts is None:
             return None
-        return SendResult(provider_message_id=str(desk.get("source") or "") if kind == "mark" else ts)
+        return SendResult(provider_message_id=item.source if isinstance(item, DeliveryMark) else ts)
 
     async def _find_posted(self, channel: str, key: str, oldest: float, thread_ts: str | None) -> str | None:
         """The ts of our message with `key` in its metadata, posted after `oldest` in the channel (or
@@ -477,14 +479,14 @@ class SlackChannel(Channel):
         return str(answer["ts"])
 
     async def _record_card(self, channel: str, reference: str, ts: str) -> None:
-        await self.host.save_cursor(CURSOR, f"thread:{reference}", f"{channel}:{ts}")
-        await self.host.save_cursor(CURSOR, f"ts:{channel}:{ts}", reference)
+        await self.host.remember(MEMORY, f"thread:{reference}", f"{channel}:{ts}")
+        await self.host.remember(MEMORY, f"ts:{channel}:{ts}", reference)
 
-    async def _send_card(self, channel: str, desk: dict[str, Any], fallback: str, key: str) -> str:
-        reference = str(desk["reference"])
-        blocks = card_blocks(desk, self.config.note_prefix)
-        await self._remember_departments(desk.get("departments"))
-        where = await self.host.load_cursor(CURSOR, f"thread:{reference}")
+    async def _send_card(self, channel: str, card: Card, fallback: str, key: str) -> str:
+        reference = card.reference
+        blocks = card_blocks(card, self.config.note_prefix)
+        await self._remember_departments(card.departments)
+        where = await self.host.recall(MEMORY, f"thread:{reference}")
         if where:
             card_channel, _, ts = where.partition(":")
             if card_channel == channel:
@@ -499,33 +501,32 @@ class SlackChannel(Channel):
         await self._record_card(channel, reference, ts)
         return ts
 
-    async def _remember_departments(self, departments: Any) -> None:
-        if not isinstance(departments, list) or not departments:
+    async def _remember_departments(self, departments: Sequence[tuple[str, str]]) -> None:
+        if not departments:
             return
         listed = [[str(key), str(name)] for key, name in departments]
         if listed != await self._known_departments():
             self._departments = listed
-            await self.host.save_cursor(CURSOR, "departments", json.dumps(listed))
+            await self.host.remember(MEMORY, "departments", json.dumps(listed))
 
     async def _card_ts(self, channel: str, reference: str | None) -> str | None:
         """The ts of the ticket's card in this channel, to thread under."""
-        where = await self.host.load_cursor(CURSOR, f"thread:{reference}") if reference else None
+        where = await self.host.recall(MEMORY, f"thread:{reference}") if reference else None
         if not where:
             return None
         card_channel, _, ts = where.partition(":")
         return ts if card_channel == channel else None
 
-    async def _send_thread(self, channel: str, desk: dict[str, Any], key: str) -> str:
-        reference = desk.get("reference")
+    async def _send_thread(self, channel: str, line: ThreadLine, key: str) -> str:
+        reference = line.reference
         thread_ts = await self._card_ts(channel, reference)
-        text = thread_text(desk)
+        text = thread_text(line)
         if thread_ts is None:  # no card here (it failed for good): still show the line, with its ticket
             text = f"*{reference}* {text}"
         return await self._post(channel, text, thread_ts=thread_ts, key=key)
 
-    async def _send_mark(self, channel: str, desk: dict[str, Any], key: str) -> str:
-        source = str(desk.get("source") or "")
-        delivered = bool(desk.get("delivered"))
+    async def _send_mark(self, channel: str, mark: DeliveryMark, key: str) -> str:
+        source, delivered = mark.source, mark.delivered
         try:
             await self.client.reactions_add(
                 channel=channel, timestamp=source, name="white_check_mark" if delivered else "x"
@@ -534,8 +535,8 @@ class SlackChannel(Channel):
             if _error_code(exc) != "already_reacted":  # a retry after the reaction went in
                 raise
         if not delivered:
-            thread_ts = await self._card_ts(channel, desk.get("reference"))
-            detail = _escape(str(desk.get("detail") or "not delivered"))
+            thread_ts = await self._card_ts(channel, mark.reference)
+            detail = _escape(mark.detail or "not delivered")
             await self._post(
                 channel, f":x: Not delivered to the citizen: {detail}", thread_ts=thread_ts, key=key
             )
@@ -598,27 +599,26 @@ def _photos(photos: Sequence[Any]) -> str | None:
 _BUTTONS = {"claim": ("Claim", "primary"), "resolve": ("Resolve", None), "reassign": ("Reassign", None)}
 
 
-def card_blocks(desk: dict[str, Any], note_prefix: str = "note:") -> list[dict[str, Any]]:
+def card_blocks(card: Card, note_prefix: str = "note:") -> list[dict[str, Any]]:
     """A ticket's card: what it is, where it came from, who has it, and the buttons that fit its state."""
-    reference = str(desk["reference"])
-    status = desk.get("status_name") or desk.get("status") or ""
-    header = f"{reference} · {status}"
-    if desk.get("sensitive"):
+    reference = card.reference
+    header = f"{reference} · {card.status_name or card.status}"
+    if card.sensitive:
         header = f"🔒 {header}"
     facts = [
-        ("Department", desk.get("department_name") or desk.get("department")),
-        ("From", desk.get("origin")),
-        ("Language", desk.get("language")),
-        ("Category", desk.get("category")),
-        ("Contact", desk.get("contact")),
-        ("Due", desk.get("due")),
-        ("Assignee", desk.get("assignee") or "nobody yet"),
+        ("Department", card.department_name or card.department),
+        ("From", card.origin),
+        ("Language", card.language),
+        ("Category", card.category),
+        ("Contact", card.contact),
+        ("Due", card.due),
+        ("Assignee", card.assignee or "nobody yet"),
     ]
     fields = [
         _mrkdwn(_cut(f"*{label}*\n{_escape(str(value))}", _MAX_FIELD)) for label, value in facts if value
     ]
     blocks: list[dict[str, Any]] = [{"type": "header", "text": _plain(_cut(header, 150))}]
-    if desk.get("sensitive"):
+    if card.sensitive:
         blocks.append(
             {
                 "type": "context",
@@ -626,18 +626,18 @@ def card_blocks(desk: dict[str, Any], note_prefix: str = "note:") -> list[dict[s
             }
         )
     blocks.append({"type": "section", "fields": fields})
-    text = str(desk.get("text") or "").strip()
+    text = card.text.strip()
     if text:
         quoted = "\n".join(f"> {line}" for line in _escape(text).splitlines())
         blocks.append({"type": "section", "text": _mrkdwn(_cut(quoted, _MAX_SECTION))})
     # Slack fetches each image from our signed, expiring link (router/medialinks.py).
-    for n, link in enumerate((desk.get("photo_links") or [])[:_MAX_IMAGES], start=1):
+    for n, link in enumerate(card.photo_links[:_MAX_IMAGES], start=1):
         blocks.append({"type": "image", "image_url": link, "alt_text": f"the citizen's photo {n}"})
-    photos = _photos(desk.get("photos") or [])
+    photos = _photos(card.photos)
     if photos:
         blocks.append({"type": "context", "elements": [_mrkdwn(_cut(photos, _MAX_FIELD))]})
     buttons = []
-    for action in desk.get("actions") or []:
+    for action in card.actions:
         if action in _BUTTONS:
             label, style = _BUTTONS[action]
             button: dict[str, Any] = {
@@ -665,40 +665,38 @@ def card_blocks(desk: dict[str, Any], note_prefix: str = "note:") -> list[dict[s
     return blocks
 
 
-def thread_text(desk: dict[str, Any]) -> str:
-    author = str(desk.get("author") or "system")
-    label = str(desk.get("author_name") or _AUTHORS.get(author, author.title()))
-    if desk.get("author_name") and author in _AUTHORS:
+def thread_text(line: ThreadLine) -> str:
+    author = line.author or "system"
+    label = line.author_name or _AUTHORS.get(author, author.title())
+    if line.author_name and author in _AUTHORS:
         label = f"{label} ({_AUTHORS[author].lower()})"
-    lines = [f"*{_escape(label)}:* {_escape(str(desk.get('text') or ''))}"]
-    photos = _photos(desk.get("photos") or [])
+    lines = [f"*{_escape(label)}:* {_escape(line.text)}"]
+    photos = _photos(line.photos)
     if photos:
         lines.append(photos)
-    mention = desk.get("mention")
-    if mention:
-        lines[0] = f"<@{mention}> {lines[0]}"
+    if line.mention:
+        lines[0] = f"<@{line.mention}> {lines[0]}"
     return _cut("\n".join(lines), _MAX_TEXT)
 
 
-def review_blocks(desk: dict[str, Any]) -> list[dict[str, Any]]:
+def review_blocks(post: ReviewPost) -> list[dict[str, Any]]:
     """A review item: the question, the likely answers each with Send, and Edit for writing one."""
-    reference = str(desk["reference"])
+    reference = post.reference
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": _plain(_cut(f"Review {reference}", 150))},
         {
             "type": "section",
-            "text": _mrkdwn(_cut(f"> {_escape(str(desk.get('question') or ''))}", _MAX_SECTION)),
+            "text": _mrkdwn(_cut(f"> {_escape(post.question)}", _MAX_SECTION)),
         },
     ]
     about = [
-        f"Language: {desk['language']}" if desk.get("language") else "",
-        f"Due: {desk['due']}" if desk.get("due") else "",
+        f"Language: {post.language}" if post.language else "",
+        f"Due: {post.due}" if post.due else "",
     ]
     if any(about):
         blocks.append({"type": "context", "elements": [_mrkdwn(" · ".join(a for a in about if a))]})
-    for i, suggestion in enumerate((desk.get("suggestions") or [])[:_MAX_SUGGESTIONS]):
-        entry = str(suggestion.get("entry") or "")
-        score = suggestion.get("score")
+    for i, suggestion in enumerate(post.suggestions[:_MAX_SUGGESTIONS]):
+        entry, score = suggestion.entry, suggestion.score
         blocks.append(
             {
                 "type": "section",
@@ -706,7 +704,7 @@ def review_blocks(desk: dict[str, Any]) -> list[dict[str, Any]]:
                 # plain text, so Edit can prefill it exactly as written
                 "text": {
                     "type": "plain_text",
-                    "text": _cut(str(suggestion.get("answer") or " "), _MAX_SECTION),
+                    "text": _cut(suggestion.answer or " ", _MAX_SECTION),
                 },
             }
         )

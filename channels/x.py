@@ -304,7 +304,7 @@ class XChannel(WebhookChannel):
 
     async def _poll_mentions(self) -> None:
         me = await self._me()
-        since = await self.host.load_cursor(self.name, "mentions")
+        since = await self.host.recall(self.name, "mentions")
         tweets: list[dict[str, Any]] = []
         users: dict[str, dict[str, Any]] = {}
         token: str | None = None
@@ -331,7 +331,7 @@ class XChannel(WebhookChannel):
                 author = str(tweet.get("author_id", ""))
                 if author and author != me:  # the city's own Tweets mentioning itself are not contacts
                     await self.host.intake(self._mention(tweet, users.get(author)))
-                await self.host.save_cursor(self.name, "mentions", tweet["id"])
+                await self.host.remember(self.name, "mentions", tweet["id"])
 
     def _mention(self, tweet: dict[str, Any], user: dict[str, Any] | None) -> InboundMessage:
         text = str(tweet["text"])
@@ -350,7 +350,7 @@ class XChannel(WebhookChannel):
 
     async def _poll_dms(self) -> None:
         me = await self._me()
-        last = await self.host.load_cursor(self.name, "dms")
+        last = await self.host.recall(self.name, "dms")
         events: list[dict[str, Any]] = []
         users: dict[str, dict[str, Any]] = {}
         token: str | None = None
@@ -388,7 +388,7 @@ class XChannel(WebhookChannel):
                             raw=event,
                         )
                     )
-                await self.host.save_cursor(self.name, "dms", event["id"])
+                await self.host.remember(self.name, "dms", event["id"])
 
     def _dm(
         self, *, event_id: str, sender: str, text: str, username: object, at: datetime, raw: dict[str, Any]

@@ -3,40 +3,29 @@
 The router decides what staff see; the staff channel's adapter (channels/slack.py) only renders it.
 Each row is an `OutboundMessage` on the desk channel whose `recipient` is an inbox (a department's
 `slack_channel`, the review or alerts inbox), whose `reply_to` is the ticket's reference (the key of
-its thread) and whose `desk` says what to show, one of these kinds:
-
-  card    {"kind": "card", "reference", "status", "status_name", "department", "department_name",
-           "origin" (the citizen's channel), "language", "category", "text" (the citizen's first
-           message), "photos" [media ids], "photo_links" [signed URLs of them, valid for a while], "contact"
-           (masked unless the department shows it in full),
-           "due" (written in the city's time) | None, "assignee" | None, "sensitive",
-           "actions" ["claim", "resolve", "reassign"] (those that fit the status),
-           "departments" [[id, name], ...] (the reassign picker)}
-          The ticket's card: posted once per inbox (the adapter remembers where), then updated in
-          place whenever the ticket changes. After a reassignment the new inbox gets a new card.
-  thread  {"kind": "thread", "reference", "author" ("citizen" | "city" | "staff" | "system"),
-           "author_name" | None, "text", "photos" [media ids], "mention" (a user to notify) | None}
-          A line in the ticket's thread: a later citizen message, a reply sent from elsewhere than
-          the thread, an escalation (mentioning the department's lead), a failed delivery.
-  mark    {"kind": "mark", "reference", "source" (the provider's id of the staff message),
-           "delivered": bool, "detail"}
-          Whether a staff member's reply from the thread reached the citizen.
-  review  {"kind": "review", "reference", "question", "language", "due", "suggestions":
-           [{"entry", "score", "answer"}, ...]}
-          An item of the same-day review queue, posted to the review inbox.
-  alert   {"kind": "alert", "text"}
-          For administrators, posted to the alerts inbox: a delivery that failed for good, a
-          broken FAQ edit.
+its thread) and whose `desk` is one of the desk items of channels/desk.py: a card (queued as a
+request, filled from the store just before it is sent), a thread line, a delivery mark, a review
+post or an alert.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
 
 from channels.base import OutboundMessage
+from channels.desk import (
+    Alert,
+    Card,
+    CardRequest,
+    DeliveryMark,
+    DeskItem,
+    ReviewPost,
+    Suggestion,
+    ThreadLine,
+    kind_of,
+)
 from router.config import DepartmentConfig, DeskConfig
 from router.medialinks import MediaLinks
 from router.notices import Notices
@@ -88,10 +77,9 @@ class DeskFeed:
         inbox = self.inbox(ticket.department)
         if inbox is None:
             return
-        desk = {"kind": "card", "reference": ticket.reference}
-        await self._queue(session, inbox, ticket, desk, f"{ticket.reference}", now=now)
+        await self._queue(session, inbox, ticket, CardRequest(ticket.reference), ticket.reference, now=now)
 
-    async def render_card(self, session: Session, reference: str) -> dict[str, Any] | None:
+    async def render_card(self, session: Session, reference: str) -> Card | None:
         """The card's content from the store as it is now (None when the ticket is gone)."""
         ticket = await data.get_ticket(session, reference=reference)
         if ticket is None:
@@ -101,27 +89,26 @@ class DeskFeed:
         first = await data.first_inbound(session, ticket_id=ticket.id or 0)
         photos = [int(a["media_id"]) for a in (first.attachments if first else []) if a.get("media_id")]
         address = contact.address if contact else ""
-        return {
-            "kind": "card",
-            "reference": ticket.reference,
-            "status": ticket.status,
-            "status_name": self.notices.status_name(ticket.status, self.language),
-            "department": ticket.department,
-            "department_name": department.display_name(self.language) if department else ticket.department,
-            "origin": ticket.channel,
-            "language": ticket.language,
-            "category": ticket.category,
-            "text": first.text if first else "",
-            "photos": photos,
+        return Card(
+            reference=ticket.reference,
+            status=ticket.status,
+            status_name=self.notices.status_name(ticket.status, self.language),
+            department=ticket.department,
+            department_name=department.display_name(self.language) if department else ticket.department,
+            origin=ticket.channel,
+            language=ticket.language,
+            category=ticket.category,
+            text=first.text if first else "",
+            photos=tuple(photos),
             # Signed, expiring links the staff tool can show the photos from.
-            "photo_links": [self.media_links.link(m) for m in photos] if self.media_links else [],
-            "contact": address if department and department.show_full_contact else mask(address),
-            "due": self.notices.due(ticket.due_at, self.language) if ticket.due_at else None,
-            "assignee": ticket.assignee_name,
-            "sensitive": ticket.sensitive,
-            "actions": list(_ACTIONS.get(TicketStatus(ticket.status), ())),
-            "departments": [[key, d.display_name(self.language)] for key, d in self.departments.items()],
-        }
+            photo_links=tuple(self.media_links.link(m) for m in photos) if self.media_links else (),
+            contact=address if department and department.show_full_contact else mask(address),
+            due=self.notices.due(ticket.due_at, self.language) if ticket.due_at else None,
+            assignee=ticket.assignee_name,
+            sensitive=ticket.sensitive,
+            actions=_ACTIONS.get(TicketStatus(ticket.status), ()),
+            departments=tuple((key, d.display_name(self.language)) for key, d in self.departments.items()),
+        )
 
     async def thread(
         self,
@@ -138,16 +125,15 @@ class DeskFeed:
         inbox = self.inbox(ticket.department)
         if inbox is None:
             return
-        desk = {
-            "kind": "thread",
-            "reference": ticket.reference,
-            "author": author,
-            "author_name": author_name,
-            "text": text,
-            "photos": photos or [],
-            "mention": mention,
-        }
-        await self._queue(session, inbox, ticket, desk, f"{ticket.reference} {author}: {text}", now=now)
+        line = ThreadLine(
+            reference=ticket.reference,
+            author=author,
+            text=text,
+            author_name=author_name,
+            photos=tuple(photos or ()),
+            mention=mention,
+        )
+        await self._queue(session, inbox, ticket, line, f"{ticket.reference} {author}: {text}", now=now)
 
     async def mark(
         self,
@@ -162,9 +148,8 @@ class DeskFeed:
         inbox = self.inbox(ticket.department)
         if inbox is None:
             return
-        desk = {"kind": "mark", "reference": ticket.reference, "source": source, "delivered": delivered}
-        desk["detail"] = detail
-        await self._queue(session, inbox, ticket, desk, f"{ticket.reference}: {detail}", now=now)
+        mark = DeliveryMark(reference=ticket.reference, source=source, delivered=delivered, detail=detail)
+        await self._queue(session, inbox, ticket, mark, f"{ticket.reference}: {detail}", now=now)
 
     async def review(
         self,
@@ -172,21 +157,20 @@ class DeskFeed:
         ticket: Ticket,
         *,
         question: str,
-        suggestions: list[dict[str, Any]],
+        suggestions: Sequence[Suggestion],
         now: datetime,
     ) -> None:
         if self.config.review_inbox is None:
             return
-        desk = {
-            "kind": "review",
-            "reference": ticket.reference,
-            "question": question,
-            "language": ticket.language,
-            "due": self.notices.due(ticket.due_at, self.language) if ticket.due_at else None,
-            "suggestions": suggestions,
-        }
+        post = ReviewPost(
+            reference=ticket.reference,
+            question=question,
+            language=ticket.language,
+            due=self.notices.due(ticket.due_at, self.language) if ticket.due_at else None,
+            suggestions=tuple(suggestions),
+        )
         await self._queue(
-            session, self.config.review_inbox, ticket, desk, f"{ticket.reference} review: {question}", now=now
+            session, self.config.review_inbox, ticket, post, f"{ticket.reference} review: {question}", now=now
         )
 
     async def alert(
@@ -194,22 +178,20 @@ class DeskFeed:
     ) -> None:
         if self.config.alerts_inbox is None:
             return
-        await self._queue(
-            session, self.config.alerts_inbox, ticket, {"kind": "alert", "text": text}, text, now=now
-        )
+        await self._queue(session, self.config.alerts_inbox, ticket, Alert(text), text, now=now)
 
     async def _queue(
         self,
         session: Session,
         inbox: str,
         ticket: Ticket | None,
-        desk: dict[str, Any],
+        desk: DeskItem,
         fallback: str,
         *,
         now: datetime,
     ) -> None:
         # The desk rows of one ticket go to one inbox in order; the dispatcher keeps that order.
-        key = f"desk-{desk['kind']}-{ticket.id if ticket else 0}-{uuid.uuid4().hex[:16]}"
+        key = f"desk-{kind_of(desk)}-{ticket.id if ticket else 0}-{uuid.uuid4().hex[:16]}"
         message = OutboundMessage(
             channel=self.channel,
             recipient=inbox,

@@ -1,4 +1,5 @@
-"""What a running channel may ask of the bot besides intake: delivery reports and poll cursors.
+"""What a running channel may ask of the bot besides intake: delivery reports, a memory kept across
+restarts (`remember` / `recall`), leadership among instances, and staff actions.
 
 Channels never touch the store (DESIGN.md); this is the narrow door they use instead.
 """
@@ -66,11 +67,11 @@ class RouterHost:
                 )
         return True
 
-    async def load_cursor(self, channel: str, name: str) -> str | None:
+    async def recall(self, channel: str, name: str) -> str | None:
         async with self.db.session() as session:
             return await data.get_cursor(session, channel=channel, name=name)
 
-    async def save_cursor(self, channel: str, name: str, value: str) -> None:
+    async def remember(self, channel: str, name: str, value: str) -> None:
         async with self.db.transaction() as session:
             await data.set_cursor(session, channel=channel, name=name, value=value, at=self.clock())
 

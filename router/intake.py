@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from channels.base import InboundMessage, Receipt
+from channels.desk import Suggestion
 from knowledge import KnowledgeHolder, detect_language
 from router.decision import Decision, Rules, decide_message
 from router.departments import department_rules
@@ -502,11 +503,7 @@ class _Step:
             await lifecycle.notify(self.session, ticket, self.contact, "received", now=now)
             if lifecycle.desk_feed is not None:
                 suggestions = [
-                    {
-                        "entry": m.entry.id,
-                        "score": round(m.score, 4),
-                        "answer": lifecycle.faq_answer(m.entry, language),
-                    }
+                    Suggestion(m.entry.id, round(m.score, 4), lifecycle.faq_answer(m.entry, language))
                     for m in decision.matches[:3]
                     if m.entry.handoff == "auto"
                 ]

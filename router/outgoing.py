@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from channels.base import Button, OutboundMessage
+from channels.desk import CardRequest
 from router.deskfeed import DeskFeed
 from store import Contact, Database, Direction, Message, Outbox, Session, Ticket, data
 
@@ -92,14 +93,14 @@ class DeliveryHooks:
 
     async def prepare(self, message: OutboundMessage) -> OutboundMessage:
         """Just before a send: a desk card is filled from the store as the ticket is now."""
-        desk = message.desk
-        if self.desk_feed is None or not desk or desk.get("kind") != "card" or "status" in desk:
+        request = message.desk
+        if self.desk_feed is None or not isinstance(request, CardRequest):
             return message
         async with self.db.session() as session:
-            card = await self.desk_feed.render_card(session, str(desk.get("reference")))
+            card = await self.desk_feed.render_card(session, request.reference)
         if card is None:
             return message
-        text = f"{card['reference']} [{card['status_name']}] {card['department_name']}: {card['text']}"
+        text = f"{card.reference} [{card.status_name}] {card.department_name}: {card.text}"
         return dataclasses.replace(message, desk=card, text=text[:3000])
 
     async def sent(self, row: Outbox) -> None:

@@ -23,6 +23,7 @@ from channels.base import (
     StaffResult,
     TransientSendError,
 )
+from channels.desk import from_json as desk_from_json
 from channels.slack import SlackChannel
 from channels.slack_config import SlackConfig
 from tests.fakes.slack import (
@@ -50,7 +51,7 @@ class RecordingHost:
     """The router's side of the contract, in memory: cursors in a dict, staff actions recorded."""
 
     def __init__(self) -> None:
-        self.cursors: dict[tuple[str, str], str] = {}
+        self.memory: dict[tuple[str, str], str] = {}
         self.actions: list[StaffAction] = []
         self.result = StaffResult(ok=True, message="Done")
 
@@ -60,11 +61,11 @@ class RecordingHost:
     async def delivery_report(self, report: DeliveryReport) -> bool:
         return False
 
-    async def load_cursor(self, channel: str, name: str) -> str | None:
-        return self.cursors.get((channel, name))
+    async def recall(self, channel: str, name: str) -> str | None:
+        return self.memory.get((channel, name))
 
-    async def save_cursor(self, channel: str, name: str, value: str) -> None:
-        self.cursors[(channel, name)] = value
+    async def remember(self, channel: str, name: str, value: str) -> None:
+        self.memory[(channel, name)] = value
 
     async def lead(self, job: str) -> bool:
         return True
@@ -141,13 +142,14 @@ _keys = iter(range(1, 1_000_000))
 
 
 def outbound(recipient: str, desk: dict[str, Any], text: str = "fallback") -> OutboundMessage:
+    """A desk row as the dispatcher hands it over: read back from its JSON in the outbox."""
     return OutboundMessage(
         channel="slack",
         recipient=recipient,
         text=text,
         idempotency_key=f"desk-{desk['kind']}-{next(_keys)}",
         reply_to=desk.get("reference"),
-        desk=desk,
+        desk=desk_from_json(desk),
     )
 
 
@@ -191,8 +193,8 @@ async def test_a_card_is_posted_to_its_channel_then_updated_in_place(desk: Desk)
     assert "&lt;script&gt; &amp; more" in shown  # the citizen's text is not markup
     assert "2 photo(s)" in shown and "`python bot.py tickets media 17`" in shown
     assert [b[:2] for b in buttons(posted.blocks)] == [("claim", REF), ("resolve", REF), ("reassign", REF)]
-    assert desk.host.cursors[("slack", f"thread:{REF}")] == f"{channel_id}:{ts}"
-    assert desk.host.cursors[("slack", f"ts:{channel_id}:{ts}")] == REF
+    assert desk.host.memory[("slack", f"thread:{REF}")] == f"{channel_id}:{ts}"
+    assert desk.host.memory[("slack", f"ts:{channel_id}:{ts}")] == REF
 
     again = await desk.channel.send(
         outbound(
@@ -219,9 +221,9 @@ async def test_after_a_reassignment_the_new_inbox_gets_its_own_card(desk: Desk) 
     second, new_ts = await post_card(desk, "dept-environment")
     assert first != second and new_ts != old_ts
     assert desk.fake.message(first, old_ts).updated == 0  # type: ignore[union-attr]
-    assert desk.host.cursors[("slack", f"thread:{REF}")] == f"{second}:{new_ts}"
+    assert desk.host.memory[("slack", f"thread:{REF}")] == f"{second}:{new_ts}"
     # Staff replying under the old card are still understood.
-    assert desk.host.cursors[("slack", f"ts:{first}:{old_ts}")] == REF
+    assert desk.host.memory[("slack", f"ts:{first}:{old_ts}")] == REF
 
 
 async def test_a_deleted_card_is_posted_again(desk: Desk) -> None:
@@ -229,7 +231,7 @@ async def test_a_deleted_card_is_posted_again(desk: Desk) -> None:
     desk.fake._messages[channel_id].clear()  # someone deleted the card
     _, new_ts = await post_card(desk)
     assert new_ts != ts and [m.ts for m in desk.fake.messages(channel_id)] == [new_ts]
-    assert desk.host.cursors[("slack", f"thread:{REF}")] == f"{channel_id}:{new_ts}"
+    assert desk.host.memory[("slack", f"thread:{REF}")] == f"{channel_id}:{new_ts}"
 
 
 async def test_thread_lines_land_in_the_cards_thread(desk: Desk) -> None:
@@ -410,11 +412,11 @@ async def test_a_found_card_is_recorded_as_a_send_records_it(desk: Desk) -> None
     row = outbound("#dept-transport", card())
     channel_id = desk.fake.add_channel("dept-transport")
     sent = await desk.channel.send(row)
-    desk.host.cursors.clear()  # the process died between the post and recording where the card is
+    desk.host.memory.clear()  # the process died between the post and recording where the card is
     async with restarted(desk) as channel:
         assert await channel.find_sent(row, since=since) == sent
-    assert desk.host.cursors[("slack", f"thread:{REF}")] == f"{channel_id}:{sent.provider_message_id}"
-    assert desk.host.cursors[("slack", f"ts:{channel_id}:{sent.provider_message_id}")] == REF
+    assert desk.host.memory[("slack", f"thread:{REF}")] == f"{channel_id}:{sent.provider_message_id}"
+    assert desk.host.memory[("slack", f"ts:{channel_id}:{sent.provider_message_id}")] == REF
 
 
 async def test_a_thread_line_is_looked_for_in_the_cards_thread(desk: Desk) -> None:

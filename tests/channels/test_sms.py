@@ -61,10 +61,10 @@ class RecordingHost:
         self.reports.append(report)
         return report.idempotency_key in self.known_keys
 
-    async def load_cursor(self, channel: str, name: str) -> str | None:
+    async def recall(self, channel: str, name: str) -> str | None:
         return None
 
-    async def save_cursor(self, channel: str, name: str, value: str) -> None:
+    async def remember(self, channel: str, name: str, value: str) -> None:
         return None
 
     async def lead(self, job: str) -> bool:

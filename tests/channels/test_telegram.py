@@ -76,10 +76,10 @@ class Host:
     async def delivery_report(self, report: Any) -> bool:
         return False
 
-    async def load_cursor(self, channel: str, name: str) -> str | None:
+    async def recall(self, channel: str, name: str) -> str | None:
         return None
 
-    async def save_cursor(self, channel: str, name: str, value: str) -> None:
+    async def remember(self, channel: str, name: str, value: str) -> None:
         pass
 
     async def lead(self, job: str) -> bool:

@@ -59,10 +59,10 @@ class RecordingHost:
     async def delivery_report(self, report: DeliveryReport) -> bool:
         return False
 
-    async def load_cursor(self, channel: str, name: str) -> str | None:
+    async def recall(self, channel: str, name: str) -> str | None:
         return self.cursors.get((channel, name))
 
-    async def save_cursor(self, channel: str, name: str, value: str) -> None:
+    async def remember(self, channel: str, name: str, value: str) -> None:
         self.cursors[(channel, name)] = value
 
     async def lead(self, job: str) -> bool:

@@ -211,13 +211,13 @@ async def _sent(bot: Bot) -> bool:
 
 async def test_poll_cursors_survive_a_restart(database: Database, tmp_path: Path) -> None:
     first = await build(config_for_tests(tmp_path), base_dir=ROOT, webchat=False, db=database)
-    assert await first.host.load_cursor("x", "mentions") is None
-    await first.host.save_cursor("x", "mentions", "1001")
-    await first.host.save_cursor("x", "mentions", "1002")
-    await first.host.save_cursor("x", "dms", "9")
+    assert await first.host.recall("x", "mentions") is None
+    await first.host.remember("x", "mentions", "1001")
+    await first.host.remember("x", "mentions", "1002")
+    await first.host.remember("x", "dms", "9")
     second = await build(config_for_tests(tmp_path), base_dir=ROOT, webchat=False, db=database, migrate=False)
-    assert await second.host.load_cursor("x", "mentions") == "1002"
-    assert await second.host.load_cursor("x", "dms") == "9"
+    assert await second.host.recall("x", "mentions") == "1002"
+    assert await second.host.recall("x", "dms") == "9"
 
 
 # --- the dispatcher's pacing ----------------------------------------------------------------------

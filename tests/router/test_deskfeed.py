@@ -13,6 +13,7 @@ import pytest
 
 from bot import Bot, build
 from channels.base import OutboundMessage, StaffAction
+from channels.desk import Card, DeliveryMark, ThreadLine, kind_of
 from channels.memory import MemoryChannel
 from store import Database
 from tests.conftest import ROOT, FakeClock, config_for_tests
@@ -47,17 +48,12 @@ async def test_a_complaint_is_a_card_in_its_departments_inbox_with_a_masked_cont
     [card] = await desk_posts(desk, 1)
     assert card.recipient == "#dept-transport" and card.reply_to == receipt.reference
     assert card.desk is not None
-    assert {k: card.desk[k] for k in ("kind", "reference", "status", "department", "origin", "text")} == {
-        "kind": "card",
-        "reference": receipt.reference,
-        "status": "forwarded",
-        "department": "transport",
-        "origin": "memory",
-        "text": "가로등이 고장났어요 어두워요",
-    }
-    assert card.desk["contact"] == "+82******1234" and "5550" not in card.desk["contact"]
-    assert card.desk["actions"] == ["claim", "resolve", "reassign"] and card.desk["due"]
-    assert ["transport", "교통도로과"] in card.desk["departments"]
+    assert isinstance(card.desk, Card)
+    shown = (card.desk.reference, card.desk.status, card.desk.department, card.desk.origin, card.desk.text)
+    assert shown == (receipt.reference, "forwarded", "transport", "memory", "가로등이 고장났어요 어두워요")
+    assert card.desk.contact == "+82******1234" and "5550" not in card.desk.contact
+    assert card.desk.actions == ("claim", "resolve", "reassign") and card.desk.due
+    assert ("transport", "교통도로과") in card.desk.departments
 
 
 async def test_later_messages_go_into_the_thread_and_a_thread_reply_reaches_the_citizen_marked(
@@ -71,15 +67,7 @@ async def test_later_messages_go_into_the_thread_and_a_thread_reply_reaches_the_
     await citizen.push("아직도 어두워요")
     await citizen.pop()
     [line] = await desk_posts(desk, 1)
-    assert line.desk == {
-        "kind": "thread",
-        "reference": receipt.reference,
-        "author": "citizen",
-        "author_name": None,
-        "text": "아직도 어두워요",
-        "photos": [],
-        "mention": None,
-    }
+    assert line.desk == ThreadLine(reference=receipt.reference, author="citizen", text="아직도 어두워요")
 
     result = await bot.host.staff_action(
         StaffAction(
@@ -89,14 +77,10 @@ async def test_later_messages_go_into_the_thread_and_a_thread_reply_reaches_the_
     assert result.ok
     assert (await citizen.pop()).text == f"[{receipt.reference}] 교통도로과: 내일 수리합니다"
     card, mark = await desk_posts(desk, 2)  # in progress now; then the reply is marked delivered
-    assert card.desk and card.desk["status"] == "in_progress"
-    assert mark.desk == {
-        "kind": "mark",
-        "reference": receipt.reference,
-        "source": "1700.01",
-        "delivered": True,
-        "detail": "delivered",
-    }
+    assert card.desk and card.desk.status == "in_progress"
+    assert mark.desk == DeliveryMark(
+        reference=receipt.reference, source="1700.01", delivered=True, detail="delivered"
+    )
     view = await bot.desk.show(receipt.reference)
     assert [e.actor_name for e in view.events if e.kind == "reply"] == ["Kim Minji"]
 
@@ -129,9 +113,7 @@ async def test_claim_reassign_and_resolve_update_the_card_and_tell_the_citizen(c
     assert claimed.startswith(f"접수번호 {reference}: 교통도로과 담당자가 처리하고 있습니다")
     cards = await desk_posts(desk, 2)  # the status change and the assignee: each refreshes the card
     assert (
-        cards[-1].desk
-        and cards[-1].desk["assignee"] == "Kim Minji"
-        and cards[-1].desk["status"] == "in_progress"
+        cards[-1].desk and cards[-1].desk.assignee == "Kim Minji" and cards[-1].desk.status == "in_progress"
     )
 
     moved = await bot.host.staff_action(
@@ -139,7 +121,7 @@ async def test_claim_reassign_and_resolve_update_the_card_and_tell_the_citizen(c
     )
     assert moved.ok
     [card] = await desk_posts(desk, 1)
-    assert card.recipient == "#dept-housing" and card.desk and card.desk["status"] == "forwarded"
+    assert card.recipient == "#dept-housing" and card.desk and card.desk.status == "forwarded"
     assert "주택건축과" in (await citizen.pop()).text
 
     done = await bot.host.staff_action(
@@ -149,11 +131,11 @@ async def test_claim_reassign_and_resolve_update_the_card_and_tell_the_citizen(c
     told = await citizen.pop()
     assert "교체 완료" in told.text and [b.value for b in told.buttons] == ["1", "2", "3", "4", "5"]
     [card] = await desk_posts(desk, 1)
-    assert card.desk and card.desk["status"] == "resolved" and card.desk["actions"] == []
+    assert card.desk and card.desk.status == "resolved" and card.desk.actions == ()
     await citizen.push("5")  # the rating goes into the thread for the department to see
     await citizen.pop()
     [line] = await desk_posts(desk, 1)
-    assert line.desk and (line.desk["kind"], line.desk["author"], line.desk["text"]) == (
+    assert line.desk and (kind_of(line.desk), line.desk.author, line.desk.text) == (
         "thread",
         "citizen",
         "5",
@@ -187,10 +169,8 @@ async def test_a_review_item_lists_the_suggestions_and_send_answers_the_citizen(
     receipt = await citizen.push(question)
     await citizen.pop()  # "received"
     [item] = await desk_posts(desk, 1)
-    assert item.recipient == "#review" and item.desk and item.desk["kind"] == "review"
-    assert (
-        item.desk["question"] == question and item.desk["suggestions"][0]["entry"] == decision.review.entry.id
-    )
+    assert item.recipient == "#review" and item.desk and kind_of(item.desk) == "review"
+    assert item.desk.question == question and item.desk.suggestions[0].entry == decision.review.entry.id
     sent = await bot.host.staff_action(
         StaffAction(kind="review_send", reference=receipt.reference, entry=decision.review.entry.id, **KIM)
     )
@@ -206,10 +186,10 @@ async def test_a_delivery_that_fails_for_good_is_in_the_thread_and_the_alerts(ci
     citizen.failures = ["permanent"]
     await bot.desk.reply(receipt.reference or "", "내일 수리합니다", staff=_cli())
     posts = await desk_posts(desk, 4)  # card (in progress), the reply copied in, the failure, the alert
-    kinds = [(p.recipient, p.desk["kind"] if p.desk else None) for p in posts]
+    kinds = [(p.recipient, kind_of(p.desk) if p.desk else None) for p in posts]
     assert ("#dept-transport", "thread") in kinds and ("#alerts", "alert") in kinds
     [alert] = [p for p in posts if p.recipient == "#alerts"]
-    assert alert.desk and receipt.reference in alert.desk["text"] and "not delivered" in alert.desk["text"]
+    assert alert.desk and receipt.reference in alert.desk.text and "not delivered" in alert.desk.text
 
 
 async def test_lookup_gives_the_history(city: City) -> None:
@@ -239,8 +219,8 @@ async def test_a_broken_faq_edit_is_an_alert(city: City) -> None:
     )
     await bot.desk.report_knowledge_error(KnowledgeError([problem]))
     [alert] = await desk_posts(desk, 1)
-    assert alert.recipient == "#alerts" and alert.desk and "waste.yaml" in alert.desk["text"]
-    assert "waste.yaml:12" in alert.desk["text"] and "bulky-waste" in alert.desk["text"]
+    assert alert.recipient == "#alerts" and alert.desk and "waste.yaml" in alert.desk.text
+    assert "waste.yaml:12" in alert.desk.text and "bulky-waste" in alert.desk.text
 
 
 async def test_an_escalation_is_in_the_thread_and_mentions_the_lead(
@@ -268,9 +248,9 @@ async def test_an_escalation_is_in_the_thread_and_mentions_the_lead(
             (await bot.desk.show(receipt.reference or "")).ticket, "late"
         )
         [line] = await desk_posts(desk, 1)  # no status change: no card, one line in the thread
-        assert line.desk and line.desk["kind"] == "thread" and line.desk["author"] == "system"
-        assert line.desk["mention"] == "U0LEAD"
-        assert "escalated" in line.desk["text"]
+        assert line.desk and kind_of(line.desk) == "thread" and line.desk.author == "system"
+        assert line.desk.mention == "U0LEAD"
+        assert "escalated" in line.desk.text
 
 
 async def test_a_sensitive_ticket_cannot_be_looked_up_by_anyone(city: City) -> None:
