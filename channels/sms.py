@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import contextvars
 import logging
-import re
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -54,6 +53,7 @@ from channels.base import (
 )
 from channels.segments import sms_segments
 from channels.sms_config import SmsConfig
+from channels.splitting import split_text
 
 log = logging.getLogger("channels.sms")
 
@@ -83,58 +83,6 @@ _FIND_LIMIT = 1000  # ... and at most this many, newest first
 _response_headers: contextvars.ContextVar[list[CIMultiDictProxy[str]] | None] = contextvars.ContextVar(
     "twilio_response_headers", default=None
 )
-
-
-# --- splitting long texts -------------------------------------------------------------------------
-
-_PARAGRAPH = re.compile(r"(\n\s*\n)")
-_SENTENCE = re.compile(r"(?<=[.!?。！？])(\s+)")
-_WORD = re.compile(r"(\s+)")
-_BOUNDARIES = (_PARAGRAPH, _SENTENCE, _WORD)
-
-
-def _pieces(text: str, separator: re.Pattern[str]) -> list[str]:
-    """`text` cut after each separator, every piece keeping the separator that follows it."""
-    parts = separator.split(text)
-    return [parts[i] + (parts[i + 1] if i + 1 < len(parts) else "") for i in range(0, len(parts), 2)]
-
-
-def _atoms(text: str, max_segments: int, level: int = 0) -> list[str]:
-    """`text` in pieces that each fit in one message, cut at the coarsest boundary that does it
-    (characters last, for a word longer than a message such as a URL); joined, they are `text`."""
-    if sms_segments(text.strip()) <= max_segments:
-        return [text]
-    if level == len(_BOUNDARIES):
-        return list(text)
-    return [
-        atom for piece in _pieces(text, _BOUNDARIES[level]) for atom in _atoms(piece, max_segments, level + 1)
-    ]
-
-
-def split_sms(text: str, max_segments: int) -> list[str]:
-    """The text as messages of at most `max_segments` segments each, cut at paragraph, then
-    sentence, then word boundaries, each message holding as much as fits."""
-    atoms = _atoms(text.strip(), max_segments)
-
-    def fits(start: int, end: int) -> bool:
-        return sms_segments("".join(atoms[start:end]).strip()) <= max_segments
-
-    messages: list[str] = []
-    start = 0
-    while start < len(atoms):
-        # The most atoms that fit: a text only grows in segments as it grows, so gallop, then
-        # bisect (a long text costs a few segment counts per message, not one per word).
-        good, step = start + 1, 1
-        while good + step <= len(atoms) and fits(start, good + step):
-            good, step = good + step, step * 2
-        bad = min(good + step, len(atoms) + 1)
-        while bad - good > 1:
-            middle = (good + bad) // 2
-            good, bad = (middle, bad) if fits(start, middle) else (good, middle)
-        if part := "".join(atoms[start:good]).strip():
-            messages.append(part)
-        start = good
-    return messages
 
 
 def command_of(text: str, extra_stop_words: Sequence[str] = ()) -> Command | None:
@@ -343,7 +291,9 @@ class SmsChannel(WebhookChannel):
     # --- outbound
 
     def _parts(self, message: OutboundMessage) -> list[str]:
-        return split_sms(buttons_as_text(message.text, message.buttons), self.config.max_segments)
+        return split_text(
+            buttons_as_text(message.text, message.buttons), self.config.max_segments, sms_segments
+        )
 
     def _content(self, message: OutboundMessage) -> tuple[list[str], list[str]]:
         """What `send` hands Twilio: the body of each message (a long text is several) and the media

@@ -65,6 +65,7 @@ from channels.base import (
     WebhookChannel,
     buttons_as_text,
 )
+from channels.splitting import split_text
 from channels.telegram_config import TelegramConfig
 
 log = logging.getLogger("channels.telegram")
@@ -301,7 +302,7 @@ class TelegramChannel(WebhookChannel):
     # --- sending -----------------------------------------------------------------------------
 
     def send_cost(self, message: OutboundMessage) -> int:
-        return len(split_text(message.text))
+        return len(parts_of(message.text))
 
     async def send(self, message: OutboundMessage) -> SendResult:
         if not _CHAT_ID.fullmatch(message.recipient):
@@ -310,7 +311,7 @@ class TelegramChannel(WebhookChannel):
         text, markup = message.text, keyboard(message.buttons)
         if message.buttons and markup is None:
             text = buttons_as_text(text, message.buttons)  # a value too long for callback_data
-        parts = split_text(text)
+        parts = parts_of(text)
         reply_to = int(message.reply_to) if message.reply_to and message.reply_to.isdigit() else None
         done = self._parts_sent.get(message.idempotency_key, 0)
         sent: Message | None = None
@@ -497,34 +498,9 @@ def _utf16(text: str) -> int:
 
 
 # Where a long text may be cut, best first: a paragraph, a line, a sentence, a word.
-_BREAKS = (
-    re.compile(r"\n\s*\n"),
-    re.compile(r"\n"),
-    re.compile(r"(?<=[.!?。！？])\s+|(?<=[。！？])"),
-    re.compile(r"\s+"),
-)
-
-
-def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
-    """Parts of at most `limit` UTF-16 units (how Telegram counts), cut at paragraph, then sentence,
-    then word boundaries; a part is never cut in its first quarter when a later boundary exists."""
-    parts: list[str] = []
-    rest = text.strip()
-    while _utf16(rest) > limit:
-        window = rest[:limit]
-        while (excess := _utf16(window) - limit) > 0:  # characters outside the BMP count twice
-            window = window[: len(window) - (excess + 1) // 2]
-        cut = len(window)
-        for pattern in _BREAKS:
-            ends = [m.end() for m in pattern.finditer(window) if m.start() >= len(window) // 4]
-            if ends:
-                cut = ends[-1]
-                break
-        parts.append(rest[:cut].strip())
-        rest = rest[cut:].strip()
-    if rest or not parts:
-        parts.append(rest)
-    return [part for part in parts if part] or [text]
+def parts_of(text: str) -> list[str]:
+    """The messages a text goes as, each within Telegram's limit in UTF-16 units (how it counts)."""
+    return split_text(text, MAX_TEXT, _utf16) or [text]
 
 
 # --- errors ------------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ from channels.base import (
     WebhookChannel,
     buttons_as_text,
 )
+from channels.splitting import split_text
 from channels.x_config import X_API, XConfig
 
 log = logging.getLogger("channels.x")
@@ -124,18 +125,6 @@ def fit_tweet(text: str, limit: int = TWEET_MAX_WEIGHT) -> str:
         else:
             high = middle - 1
     return text[:low].rstrip() + "…"
-
-
-def split_dm(text: str, limit: int = DM_MAX_CHARS) -> list[str]:
-    """A DM too long for X as several, cut at a line or word break where there is one."""
-    parts: list[str] = []
-    while len(text) > limit:
-        cut = max(text.rfind("\n", 0, limit), text.rfind(" ", 0, limit))
-        if cut < limit * 0.8:
-            cut = limit
-        parts.append(text[:cut].rstrip())
-        text = text[cut:].lstrip()
-    return [*parts, text] if text or not parts else parts
 
 
 def crc_response_token(consumer_secret: str, crc_token: str) -> str:
@@ -417,7 +406,8 @@ class XChannel(WebhookChannel):
                 result = SendResult(provider_message_id=f"tweet-{answer['data']['id']}")
             else:
                 event_id = ""
-                for part in split_dm(buttons_as_text(message.text, message.buttons)):
+                text = buttons_as_text(message.text, message.buttons)
+                for part in split_text(text, DM_MAX_CHARS) or [text]:
                     answer = await self._api().create_direct_message(
                         participant_id=message.recipient, text=part, user_auth=True
                     )

@@ -4,7 +4,6 @@ recording host; the whole bot is in tests/test_sms_bot.py."""
 
 from __future__ import annotations
 
-import random
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -29,7 +28,7 @@ from channels.base import (
     TransientSendError,
 )
 from channels.segments import sms_encoding, sms_segments
-from channels.sms import SmsChannel, command_of, split_sms
+from channels.sms import SmsChannel, command_of
 from channels.sms_config import SmsConfig
 from tests.fakes.twilio import FakeTwilio, inbound_params, new_sid, sign
 
@@ -433,33 +432,6 @@ async def test_a_long_english_text_is_split_at_paragraphs(sms: Setup) -> None:
     await sms.channel.send(message)
     assert [s.body for s in sms.fake.sent] == [ENGLISH_PARAGRAPH] * 3
     assert [s.num_segments for s in sms.fake.sent] == [2, 2, 2]
-
-
-def test_split_falls_back_to_sentences_then_words_then_characters() -> None:
-    sentences = "One two three. Four five six. Seven eight nine."
-    assert split_sms(sentences, 1) == [sentences]
-    long = " ".join(["Word"] * 100)  # 499 septets, no sentence end: cut between words
-    parts = split_sms(long, 1)
-    assert all(sms_segments(p) == 1 for p in parts) and " ".join(parts) == long
-    assert [len(p) for p in parts] == [159, 159, 159, 19]
-    url = "https://city.example/" + "x" * 400  # one word longer than a message
-    assert "".join(split_sms(url, 1)) == url and len(split_sms(url, 1)) == 3
-    assert split_sms("   ", 1) == [] and split_sms("hi", 1) == ["hi"]
-
-
-@pytest.mark.parametrize("max_segments", [1, 2, 10])
-def test_split_keeps_every_word_and_the_limit_on_random_texts(max_segments: int) -> None:
-    rng = random.Random(max_segments)
-    words = ["가로등", "고장", "Main", "Street", "{braces}", "😀", "https://city.example/" + "y" * 200, "."]
-    for _ in range(50):
-        text = "".join(
-            rng.choice(words) + rng.choice([" ", " ", "\n\n", ". ", ""]) for _ in range(rng.randint(1, 150))
-        )
-        parts = split_sms(text, max_segments)
-        assert all(1 <= sms_segments(p) <= max_segments for p in parts)
-        assert "".join("".join(parts).split()) == "".join(text.split())  # nothing lost, nothing added
-        if sms_segments(text.strip()) <= max_segments:
-            assert parts == ([text.strip()] if text.strip() else [])
 
 
 async def test_a_retry_after_a_failed_part_sends_only_the_rest(sms: Setup) -> None:

@@ -24,7 +24,7 @@ from channels.base import (
     Receipt,
     TransientSendError,
 )
-from channels.telegram import SECRET_HEADER, TelegramChannel, split_text
+from channels.telegram import SECRET_HEADER, TelegramChannel, parts_of
 from channels.telegram_config import TelegramConfig
 from tests.fakes.telegram import (
     FakeTelegram,
@@ -516,7 +516,7 @@ async def test_long_text_is_split_and_a_retry_sends_only_the_rest(
     text = "\n\n".join(paragraphs)
     assert len(text) > 2 * 4096
     buttons = (Button("1", "1"),)
-    assert channel.send_cost(outbound(text)) == len(split_text(text))
+    assert channel.send_cost(outbound(text)) == len(parts_of(text))
 
     fake.fail_next(1, status=500, method="sendMessage", after=1)
     with pytest.raises(TransientSendError):
@@ -528,18 +528,6 @@ async def test_long_text_is_split_and_a_retry_sends_only_the_rest(
     assert all(len(p) <= 4096 for p in parts)
     assert all(p.startswith("Paragraph") for p in parts)  # cut between paragraphs
     assert [s.reply_markup is not None for s in fake.sent] == [False] * (len(parts) - 1) + [True]
-
-
-def test_split_text_boundaries() -> None:
-    assert split_text("short") == ["short"]
-    sentences = "이것은 문장입니다. " * 600
-    parts = split_text(sentences, limit=1000)
-    assert all(len(p) <= 1000 and p.endswith("다.") for p in parts)
-    assert " ".join(parts) == sentences.strip()
-    no_spaces = "가" * 2500
-    assert split_text(no_spaces, limit=1000) == ["가" * 1000, "가" * 1000, "가" * 500]
-    emoji = "😀" * 600  # two UTF-16 units each, as Telegram counts
-    assert [len(p) for p in split_text(emoji, limit=1000)] == [500, 100]
 
 
 @pytest.mark.parametrize(

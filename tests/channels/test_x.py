@@ -24,7 +24,7 @@ from channels.base import (
     Receipt,
     TransientSendError,
 )
-from channels.x import XChannel, fit_tweet, split_dm, without_leading_handles
+from channels.x import XChannel, fit_tweet, without_leading_handles
 from channels.x_config import XConfig
 from tests.fakes.x import FakeX, aaa_dm, aaa_tweet_create, crc_response, sign_body, tweet_weighted_length
 
@@ -140,14 +140,6 @@ def test_fit_tweet_agrees_with_x_counting() -> None:
             assert fitted == text
         else:
             assert fitted.endswith("…") and tweet_weighted_length(fitted) >= 270
-
-
-def test_split_dm_keeps_every_word_within_the_limit() -> None:
-    text = " ".join(f"word{i}" for i in range(5000))  # 43,889 characters
-    parts = split_dm(text)
-    assert len(parts) == math.ceil(len(text) / 10_000) and all(len(p) <= 10_000 for p in parts)
-    assert " ".join(parts).split() == text.split()
-    assert split_dm("short") == ["short"]
 
 
 # -- polling ------------------------------------------------------------------------------------------
