@@ -10,10 +10,9 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
-from store import Database, Direction, Message, Outbox, OutboxStatus, Ticket, data
+from store import AlreadyStored, Database, Direction, Message, Outbox, OutboxStatus, Ticket, data
 
 T0 = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 
@@ -111,7 +110,7 @@ async def test_an_inbound_provider_id_is_stored_once_per_channel(database: Datab
     async with database.transaction() as s:
         await data.add_message(s, message=inbound("sms"))
         await data.add_message(s, message=inbound("telegram"))  # another channel may reuse the id
-    with pytest.raises(IntegrityError):
+    with pytest.raises(AlreadyStored, match="sms message SM123"):
         async with database.transaction() as s:
             await data.add_message(s, message=inbound("sms"))
     async with database.session() as s:
