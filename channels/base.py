@@ -313,7 +313,9 @@ class Channel(abc.ABC):
 
 
 class WebhookChannel(Channel):
-    """A channel the provider pushes to: authenticate, parse, hand over, then acknowledge."""
+    """A channel the provider pushes to: read within the size limit, authenticate, then handle. A
+    citizen's channel parses, hands over, then acknowledges (the default `handle_verified`); the
+    staff desk handles staff gestures instead."""
 
     max_body_bytes: ClassVar[int] = 64 * 1024
 
@@ -321,9 +323,10 @@ class WebhookChannel(Channel):
     def verify(self, request: web.Request, body: bytes) -> bool:
         """Whether the request really comes from the provider (signature, secret token)."""
 
-    @abc.abstractmethod
     def parse(self, request: web.Request, body: bytes) -> list[InboundMessage]:
-        """The messages in the request; raise `BadRequest` for a body that makes no sense."""
+        """The messages in the request; raise `BadRequest` for a body that makes no sense. Every
+        channel that takes citizens' messages has it."""
+        raise NotImplementedError(f"{type(self).__name__} takes no citizens' messages")
 
     def throttle(self, messages: Sequence[InboundMessage]) -> float | None:
         """Seconds the sender should wait before sending again, or None to accept (default)."""
@@ -354,6 +357,10 @@ class WebhookChannel(Channel):
         body = await self.read_verified(request)
         if isinstance(body, web.Response):
             return body
+        return await self.handle_verified(request, body)
+
+    async def handle_verified(self, request: web.Request, body: bytes) -> web.StreamResponse:
+        """What an authentic request does: its citizens' messages are taken in, then acknowledged."""
         try:
             messages = self.parse(request, body)
         except BadRequest as exc:

@@ -36,7 +36,6 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from channels.base import (
-    Channel,
     ChannelHost,
     OutboundMessage,
     PermanentSendError,
@@ -44,8 +43,8 @@ from channels.base import (
     StaffAction,
     StaffActionKind,
     TransientSendError,
+    WebhookChannel,
     as_utc,
-    read_body,
 )
 from channels.desk import Alert, Card, CardRequest, DeliveryMark, ReviewPost, ThreadLine
 from channels.slack_config import SlackConfig
@@ -76,7 +75,7 @@ _CLOCK_SKEW_SECONDS = 60.0
 _HISTORY_PAGE = 15
 
 
-class SlackChannel(Channel):
+class SlackChannel(WebhookChannel):
     name: ClassVar[str] = "slack"
     supports_buttons: ClassVar[bool] = True
     can_find_sent: ClassVar[bool] = True
@@ -131,21 +130,13 @@ class SlackChannel(Channel):
 
     # --- the webhook ---------------------------------------------------------------------------
 
-    async def handle_webhook(self, request: web.Request) -> web.StreamResponse:
+    def verify(self, request: web.Request, body: bytes) -> bool:
+        return bool(self._verifier.is_valid_request(body, dict(request.headers)))
+
+    async def handle_verified(self, request: web.Request, body: bytes) -> web.StreamResponse:
+        """Staff gestures, dispatched by bolt to the listeners below (bolt checks the signature again)."""
         if self._app is None:
             return _error(503, "the Slack channel is not started")
-        if request.content_length is not None and request.content_length > self.max_body_bytes:
-            return _error(413, "request body too large")
-        try:
-            body = await read_body(request, self.max_body_bytes + 1)
-        except (ConnectionError, ValueError):
-            return _error(400, "could not read the request body")
-        if len(body) > self.max_body_bytes:
-            return _error(413, "request body too large")
-        # Checked here as well as in bolt, so a forgery gets the 403 every other webhook gives.
-        if not self._verifier.is_valid_request(body, dict(request.headers)):
-            log.warning("slack: refused a request that failed authentication from %s", request.remote)
-            return _error(403, "forbidden")
         bolt_request = AsyncBoltRequest(
             body=body.decode("utf-8", "replace"),
             query=request.query_string,
