@@ -14,11 +14,12 @@ import pytest
 from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlmodel import col, select
 
 import bot as bot_module
 from channels.memory import MemoryChannel
 from server.config import BotConfig, load_config
-from store import Database, StoreConfig, open_database
+from store import Database, Outbox, OutboxStatus, StoreConfig, open_database
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get("INTAKE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
@@ -164,3 +165,15 @@ async def city(
     )
     async with bot.running(sweeps=False):  # the tests sweep on their own fake clock
         yield bot, memory
+
+
+async def outbox_of(bot: bot_module.Bot) -> list[Outbox]:
+    """Every outbox row, oldest first."""
+    async with bot.db.session() as s:
+        return list((await s.exec(select(Outbox).order_by(col(Outbox.id)))).all())
+
+
+async def all_sent(bot: bot_module.Bot) -> bool:
+    """Whether something was queued and all of it has been sent."""
+    rows = await outbox_of(bot)
+    return bool(rows) and all(r.status == OutboxStatus.SENT for r in rows)

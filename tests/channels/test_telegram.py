@@ -36,6 +36,7 @@ from tests.fakes.telegram import (
     photo_update,
     text_update,
 )
+from tests.waiting import until
 
 TOKEN = "123456:ABC-adapter_test"
 SECRET = "s3cret-Token_1"
@@ -84,14 +85,6 @@ class Host:
 
     async def lead(self, job: str) -> bool:
         return self.leading
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 def config(fake: FakeTelegram, **overrides: Any) -> TelegramConfig:

@@ -27,6 +27,7 @@ from channels.base import (
 from channels.x import XChannel, fit_tweet, without_leading_handles
 from channels.x_config import XConfig
 from tests.fakes.x import FakeX, aaa_dm, aaa_tweet_create, crc_response, sign_body, tweet_weighted_length
+from tests.waiting import until
 
 SECRET = "x-consumer-secret"
 
@@ -67,13 +68,6 @@ class RecordingHost:
 
     async def lead(self, job: str) -> bool:
         return self.leading
-
-
-async def until(predicate: Callable[[], object], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 def config_for(fake: FakeX, **overrides: Any) -> XConfig:

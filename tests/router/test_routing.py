@@ -4,9 +4,7 @@ the rest, and it learns again when the examples change."""
 
 from __future__ import annotations
 
-import asyncio
 import random
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +19,7 @@ from router.departments import KeywordRules, Route, choose_department
 from store import Database, RoutingExample, RoutingSource, TicketStatus, data
 from tests.conftest import FAQ_MIN, ROOT, FakeClock, config_for_tests
 from tests.routing_examples import examples
+from tests.waiting import until
 
 City = tuple[Bot, MemoryChannel]
 KIM = Staff(id="cli:kim", name="Kim Minji")
@@ -46,14 +45,6 @@ async def add_examples(db: Database, pairs: list[tuple[str, str]]) -> None:
                 for n, (t, d) in enumerate(mixed)
             ],
         )
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 async def forwarded_reason(bot: Bot, reference: str) -> str:
@@ -148,11 +139,13 @@ async def test_the_periodic_retraining_picks_up_new_examples(database: Database,
     await add_examples(bot.db, [(t, d) for t, d in pairs if d != "housing"])
     async with bot.running(sweeps=False):
         learner = bot.router.learner
-        await until(lambda: learner.model is not None)
+        await until(lambda: learner.model is not None, timeout=60.0)
         assert learner.model is not None and "housing" not in learner.model.departments
 
         await add_examples(bot.db, [(t, d) for t, d in pairs if d == "housing"])
-        await until(lambda: learner.model is not None and "housing" in learner.model.departments)
+        await until(
+            lambda: learner.model is not None and "housing" in learner.model.departments, timeout=60.0
+        )
         receipt = await memory.push("my landlord wants more rent")
         assert receipt.reference is not None
         assert (await forwarded_reason(bot, receipt.reference)).startswith("model:housing:")

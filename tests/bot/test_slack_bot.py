@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from tests.fakes.slack import (
     thread_reply_event,
     view_submission_request,
 )
+from tests.waiting import until
 
 TOKEN = "xoxb-city-desk"
 SECRET = "city-signing-secret-0123456789ab"
@@ -50,13 +51,6 @@ class City:
 
     def cards(self, name: str) -> list[Any]:
         return self.slack.messages(self.channel(name), top_level=True)
-
-
-async def until(check: Callable[[], Any], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture

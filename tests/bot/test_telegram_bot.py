@@ -4,12 +4,10 @@ runs on SQLite and on PostgreSQL (the `database` fixture)."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import itertools
 import re
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +31,7 @@ from tests.fakes.telegram import (
     photo_update,
     text_update,
 )
+from tests.waiting import until
 
 TOKEN = "424242:city-bot-token"
 SECRET = "city_webhook_secret-1"
@@ -71,14 +70,6 @@ class City:
     async def stored_messages(self) -> list[Message]:
         async with self.bot.db.session() as session:
             return list((await session.exec(select(Message))).all())
-
-
-async def until(predicate: Callable[[], Any], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 # Telegram allows about one message a second per chat; tests that are not about pacing go faster.

@@ -4,10 +4,8 @@ out through the real twilio SDK, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ from router import Staff
 from store import Contact, Database, Media, MediaStatus, Message, Outbox, OutboxStatus
 from tests.conftest import ROOT, config_for_tests, with_channels
 from tests.fakes.twilio import FakeTwilio, SentSms, inbound_params, new_sid
+from tests.waiting import until
 
 ACCOUNT = new_sid("AC")
 TOKEN = "d" * 32
@@ -72,15 +71,6 @@ class SmsCity:
     async def outbox(self) -> list[Outbox]:
         async with self.bot.db.session() as session:
             return list((await session.exec(select(Outbox).order_by(Outbox.id))).all())  # type: ignore[arg-type]
-
-
-async def until(predicate: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
-    """Poll the store until `predicate` holds (the store has no event to wait on)."""
-    async with asyncio.timeout(timeout):
-        for _ in itertools.count():
-            if await predicate():
-                return
-            await asyncio.sleep(0.02)
 
 
 @pytest.fixture
