@@ -29,7 +29,7 @@ from channels.desk import (
 from router.config import DepartmentConfig, DeskConfig
 from router.medialinks import MediaLinks
 from router.notices import Notices
-from store import Outbox, Session, Ticket, TicketStatus, data
+from store import Session, Ticket, TicketStatus, data
 
 # What a department can do to a ticket in each state, as the card's buttons.
 _ACTIONS = {
@@ -200,15 +200,5 @@ class DeskFeed:
             reply_to=ticket.reference if ticket else None,
             desk=desk,
         )
-        await data.add_outbox(
-            session,
-            row=Outbox(
-                idempotency_key=key,
-                ticket_id=ticket.id if ticket else None,
-                channel=self.channel,
-                recipient=inbox,
-                payload=message.to_payload(),
-                next_attempt_at=now,
-                created_at=now,
-            ),
-        )
+        ticket_id = ticket.id if ticket else None
+        await data.queue_outgoing(session, payload=message.to_payload(), ticket_id=ticket_id, now=now)

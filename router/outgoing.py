@@ -59,18 +59,12 @@ async def send_to_citizen(
         buttons=tuple(buttons),
         reply_to=reply_to,
     )
-    await data.add_outbox(
+    await data.queue_outgoing(
         session,
-        row=Outbox(
-            idempotency_key=key,
-            ticket_id=ticket.id if ticket else None,
-            message_id=message.id,
-            channel=contact.channel,
-            recipient=contact.address,
-            payload=outgoing.to_payload(),
-            next_attempt_at=now,
-            created_at=now,
-        ),
+        payload=outgoing.to_payload(),
+        ticket_id=ticket.id if ticket else None,
+        message_id=message.id,
+        now=now,
     )
     return message
 

@@ -384,6 +384,28 @@ async def add_outbox(session: AsyncSession, *, row: Outbox) -> Outbox:
     return await insert_row(session, row)
 
 
+async def queue_outgoing(
+    session: AsyncSession,
+    *,
+    payload: dict[str, Any],
+    ticket_id: int | None,
+    now: datetime,
+    message_id: int | None = None,
+) -> Outbox:
+    """Queue an outgoing message (an `OutboundMessage.to_payload()`) to be sent from `now` on."""
+    row = Outbox(
+        idempotency_key=payload["idempotency_key"],
+        ticket_id=ticket_id,
+        message_id=message_id,
+        channel=payload["channel"],
+        recipient=payload["recipient"],
+        payload=payload,
+        next_attempt_at=now,
+        created_at=now,
+    )
+    return await insert_row(session, row)
+
+
 async def claim_outbox(
     session: AsyncSession,
     *,
