@@ -69,11 +69,11 @@ class RouterHost:
 
     async def recall(self, channel: str, name: str) -> str | None:
         async with self.db.session() as session:
-            return await data.get_cursor(session, channel=channel, name=name)
+            return await data.recall(session, channel=channel, name=name)
 
     async def remember(self, channel: str, name: str, value: str) -> None:
         async with self.db.transaction() as session:
-            await data.set_cursor(session, channel=channel, name=name, value=value, at=self.clock())
+            await data.remember(session, channel=channel, name=name, value=value, at=self.clock())
 
     async def lead(self, job: str) -> bool:
         return await self.db.lead(job)
