@@ -21,7 +21,7 @@ import sys
 from collections.abc import Sequence
 
 import bot
-from commands import chat, db, faq, faq_edit, routing, tickets
+from commands import chat, db, faq, faq_gaps, faq_import, faq_learn, routing, tickets
 from knowledge import KnowledgeError
 from router import logs
 from server.config import ConfigError, config_path, load_config
@@ -64,8 +64,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(chat.run(config, base_dir, args.user))
         if command == "tickets":
             return asyncio.run(tickets.run(config, base_dir, args))
-        if command == "faq" and args.action in faq_edit.ACTIONS:
-            return faq_edit.run(config, base_dir, args)
+        if command == "faq" and args.action in faq_import.ACTIONS:
+            return faq_import.run(config, base_dir, args)
+        if command == "faq" and args.action in faq_learn.ACTIONS:
+            return faq_learn.run(config, base_dir, args)
+        if command == "faq" and args.action in faq_gaps.ACTIONS:
+            return faq_gaps.run(config, base_dir, args)
         if command == "faq":
             return faq.run(config, base_dir, args)
         if command == "routing":

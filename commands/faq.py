@@ -11,7 +11,7 @@ from typing import Any
 
 import progress
 from bot import resolve
-from commands import faq_edit
+from commands import faq_gaps, faq_import, faq_learn
 from knowledge import (
     KnowledgeBase,
     KnowledgeError,
@@ -325,4 +325,5 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     ev.add_argument("--faq", dest="dir", help="FAQ folder (default: knowledge.path)")
     ev.add_argument("--queries", required=True, help='one {"text": ..., "expect": id or null} a line')
     ev.add_argument("--json", action="store_true", help="print one JSON object")
-    faq_edit.add_actions(faq_actions)  # import, learn, add-variant, gaps, learned, forget
+    for family in (faq_import, faq_learn, faq_gaps):  # import; learn, learned, forget, add-variant; gaps
+        family.add_actions(faq_actions)

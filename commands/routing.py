@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import progress
-from commands.faq_edit import read_department_map_file
+from commands.faq_import import read_department_map_file
 from knowledge.routing import (
     DepartmentModel,
     ExamplesFileError,

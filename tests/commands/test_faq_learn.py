@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from commands.faq_edit import plan_learning
+from commands.faq_learn import plan_learning
 from knowledge import load_knowledge
 from store.data import ReviewAnswer
 from tests.conftest import FAQ_MIN
