@@ -132,7 +132,7 @@ async def test_dms_closed_is_a_permanent_failure_on_the_ticket(
             assert time.monotonic() < deadline, "no delivery_failed event"
             await asyncio.sleep(0.05)
         assert "403" in events[0] or "cannot send" in events[0]
-        assert len(fake.seen("dm_send")) == 1  # permanent: not retried
+        assert len(fake.of("dm_send")) == 1  # permanent: not retried
         assert fake.dms == []
 
 
@@ -141,16 +141,16 @@ async def test_an_outage_delays_but_loses_nothing(tmp_path: Path, database: Data
     async with running_bot(tmp_path, database, fake, patient=True) as bot:
         mention = fake.add_mention(CITIZEN, "kim", "@city 가로등이 고장났어요 어두워요")
         fake.add_dm("201", "소파 버리는 방법", username="lee")
-        await until(lambda: len([r for r in fake.requests if r.status == 0]) >= 4)  # polls failed meanwhile
+        await until(lambda: len([r for r in fake.requests if r.status == 503]) >= 4)  # polls failed meanwhile
         # X comes back, but refuses the first few posts and DMs.
-        fake.fail_next(3, endpoint="tweets")
-        fake.fail_next(3, endpoint="dm_send")
+        fake.fail_next(3, 503, endpoint="tweets")
+        fake.fail_next(3, 503, endpoint="dm_send")
         fake.down = False
         await until(lambda: fake.tweets and dms_to(fake, CITIZEN) and dms_to(fake, "201"))
         await asyncio.sleep(0.2)
         assert [t.in_reply_to for t in fake.tweets] == [mention]  # once, no double post
         assert len(dms_to(fake, CITIZEN)) == 1 and len(dms_to(fake, "201")) == 1
-        assert [r.status for r in fake.seen("tweets")] == [503, 503, 503, 201]
+        assert [r.status for r in fake.of("tweets")] == [503, 503, 503, 201]
         found = REFERENCE.search(fake.tweets[0].text)
         assert found is not None
         assert (await bot.desk.show(found.group())).ticket.reference == found.group()

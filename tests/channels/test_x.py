@@ -167,14 +167,14 @@ async def test_restart_neither_misses_nor_repeats(
 
     # While the bot is down seven more arrive: more than one page (page_size 5).
     during = [fake.add_mention("201", "lee", f"@city while down {i}") for i in range(7)]
-    polls_before = len(fake.seen("mentions"))
+    polls_before = len(fake.of("mentions"))
     again = make_channel(poll_direct_messages=False)
     await again.start(host)
     await until(lambda: len(host.calls) == 9)
-    await until(lambda: len(fake.seen("mentions")) > polls_before + 3)  # a few more polls: still nothing new
+    await until(lambda: len(fake.of("mentions")) > polls_before + 3)  # a few more polls: still nothing new
 
     assert ids(host.calls) == [f"tweet-{i}" for i in before + during]
-    assert fake.seen("mentions")[polls_before].query["since_id"] == before[-1]
+    assert fake.of("mentions")[polls_before].query["since_id"] == before[-1]
     assert host.cursors[("x", "mentions")] == during[-1]
 
 
@@ -184,9 +184,9 @@ async def test_first_run_takes_only_the_newest_page(
     history = [fake.add_mention("200", "kim", f"@city old {i}") for i in range(8)]
     channel = make_channel(poll_direct_messages=False)
     await channel.start(host)
-    await until(lambda: len(fake.seen("mentions")) >= 3)
+    await until(lambda: len(fake.of("mentions")) >= 3)
     assert ids(host.calls) == [f"tweet-{i}" for i in history[-5:]]
-    assert "pagination_token" not in fake.seen("mentions")[0].query
+    assert "pagination_token" not in fake.of("mentions")[0].query
 
 
 async def test_the_cursor_moves_after_each_intake_and_a_failed_intake_is_retried(
@@ -235,18 +235,18 @@ async def test_a_429_waits_for_the_reset_time(
     fake.limits["mentions"] = (1, 0.4)
     channel = make_channel(poll_direct_messages=False)
     await channel.start(host)
-    await until(lambda: [r.status for r in fake.seen("mentions")][:3] == [200, 429, 200], timeout=4)
-    ok, limited, after = fake.seen("mentions")[:3]
-    reset = math.ceil(ok.at + 0.4)  # the x-rate-limit-reset the 429 carried (epoch seconds)
-    assert after.at >= reset - 0.01, "polled again before X's reset time"
-    assert after.at - reset < 5.0, "waited much longer than the reset time (the fallback is 60 s)"
-    assert limited.at < reset
+    await until(lambda: [r.status for r in fake.of("mentions")][:3] == [200, 429, 200], timeout=4)
+    ok, limited, after = fake.of("mentions")[:3]
+    reset = math.ceil(fake.arrival(ok) + 0.4)  # the x-rate-limit-reset the 429 carried (epoch seconds)
+    assert fake.arrival(after) >= reset - 0.01, "polled again before X's reset time"
+    assert fake.arrival(after) - reset < 5.0, "waited much longer than the reset time (the fallback is 60 s)"
+    assert fake.arrival(limited) < reset
 
 
 async def test_errors_back_off_and_the_loop_survives(
     fake: FakeX, host: RecordingHost, make_channel: Callable[..., XChannel]
 ) -> None:
-    fake.fail_next(5, endpoint="me")
+    fake.fail_next(5, 503, endpoint="me")
     channel = make_channel(
         poll_direct_messages=False,
         mentions_poll_seconds=0.01,
@@ -256,9 +256,9 @@ async def test_errors_back_off_and_the_loop_survives(
     await channel.start(host)
     tweet = fake.add_mention("200", "kim", "@city after the outage")
     await until(lambda: ids(host.messages) == [f"tweet-{tweet}"])
-    attempts = fake.seen("me")
+    attempts = fake.of("me")
     assert [r.status for r in attempts] == [503] * 5 + [200]
-    gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(attempts)]
+    gaps = [fake.arrival(later) - fake.arrival(earlier) for earlier, later in itertools.pairwise(attempts)]
     # Doubling from 0.05 s up to 0.2 s, where the poll interval alone would be 0.01 s.
     assert all(gap >= 0.95 * wait for gap, wait in zip(gaps, [0.05, 0.1, 0.2, 0.2, 0.2], strict=True))
 
@@ -269,7 +269,7 @@ async def test_bad_credentials_are_logged_loudly_and_polling_goes_on(
     channel = make_channel(poll_direct_messages=False, consumer_secret="wrong")
     with caplog.at_level(logging.ERROR, logger="channels.x"):
         await channel.start(host)
-        await until(lambda: len(fake.seen("me")) >= 3)
+        await until(lambda: len(fake.of("me")) >= 3)
     assert any("credentials" in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
     assert all(not t.done() for t in channel._pollers)
 
@@ -328,7 +328,7 @@ async def test_without_reply_to_it_is_a_dm_with_buttons_as_text(
     assert (
         dm.recipient_id == "200" and dm.text.startswith("답변이 도움이 되었나요?") and "5: 좋아요" in dm.text
     )
-    assert result.provider_message_id == f"dm-{dm.event_id}" and fake.tweets == []
+    assert result.provider_message_id == f"dm-{dm.id}" and fake.tweets == []
 
 
 async def test_a_long_dm_goes_in_parts(fake: FakeX, make_channel: Callable[..., XChannel]) -> None:

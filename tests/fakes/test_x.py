@@ -1,5 +1,5 @@
-"""The fake X API against the real tweepy AsyncClient: if these pass, the fake answers as tweepy
-expects, and refuses what X refuses."""
+"""The X stand-in against the real tweepy AsyncClient: if these pass, it answers as tweepy expects
+and refuses what X refuses."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ SECRET = "consumer-secret-for-tests"
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeX]:
-    async with FakeX(consumer_secret=SECRET, me_id="100", me_username="city", bearer_token="app-bearer") as f:
+    async with FakeX(consumer_secret=SECRET, me_id="100", me_username="city") as f:
         yield f
 
 
@@ -61,10 +61,13 @@ async def mentions(client: AsyncClient, **params: object) -> tweepy.Response:
     )
 
 
-async def test_get_me_answers_the_account(client: AsyncClient, fake: FakeX) -> None:
+async def test_get_me_answers_the_account_and_is_recorded(client: AsyncClient, fake: FakeX) -> None:
+    before = time.time()
     me = (await client.get_me()).data
     assert (me.id, me.username) == (100, "city")
-    assert [(r.method, r.path, r.status) for r in fake.requests] == [("GET", "/2/users/me", 200)]
+    [seen] = fake.requests
+    assert (seen.method, seen.path, seen.endpoint, seen.status) == ("GET", "/2/users/me", "me", 200)
+    assert before <= fake.arrival(seen) <= time.time()
 
 
 async def test_mentions_since_id_newest_first_with_authors(client: AsyncClient, fake: FakeX) -> None:
@@ -78,12 +81,16 @@ async def test_mentions_since_id_newest_first_with_authors(client: AsyncClient, 
     response = await mentions(client, since_id=old)
     ids = [t.id for t in response.data]
     assert ids == sorted(ids, reverse=True) and str(ids[-1]) == newer and len(ids) == 4
-    assert response.meta["newest_id"] == mine and response.meta["oldest_id"] == newer
-    assert response.meta["result_count"] == 4 and "next_token" not in response.meta
+    assert response.meta == {"result_count": 4}
     tweet = next(t for t in response.data if str(t.id) == newest)
     assert (tweet.author_id, tweet.lang, tweet.text) == (200, "en", "hello @city, the bus stop")
+    assert abs(tweet.created_at.timestamp() - time.time()) < 5  # from the snowflake id
     assert {u.username for u in response.includes["users"]} == {"kim", "lee", "park", "city"}
-    assert fake.seen("mentions")[0].query["since_id"] == old
+    assert fake.of("mentions")[0].query["since_id"] == old
+
+    # Only the fields asked for, as X answers.
+    bare = await client.get_users_mentions("100", user_auth=True)
+    assert bare.includes == {} and all(t.lang is None and t.author_id is None for t in bare.data)
 
     nothing = await mentions(client, since_id=mine)
     assert nothing.data is None and nothing.meta == {"result_count": 0}
@@ -153,7 +160,7 @@ async def test_direct_messages_both_ways(client: AsyncClient, fake: FakeX) -> No
     response = await client.create_direct_message(participant_id="200", text="무엇을 도와드릴까요?")
     assert response.data["dm_conversation_id"] == "100-200"
     [sent] = fake.dms
-    assert (sent.recipient_id, sent.text, sent.event_id) == (
+    assert (sent.recipient_id, sent.text, sent.id) == (
         "200",
         "무엇을 도와드릴까요?",
         response.data["dm_event_id"],
@@ -165,7 +172,7 @@ async def test_direct_messages_both_ways(client: AsyncClient, fake: FakeX) -> No
         event_types="MessageCreate",
         expansions="sender_id",
     )
-    assert [str(e.id) for e in events.data] == [second, sent.event_id, first]
+    assert [str(e.id) for e in events.data] == [second, sent.id, first]
     assert [e.sender_id for e in events.data] == [201, 100, 200]  # the city's own DM is listed too
     assert {u.username for u in events.includes["users"]} == {"kim", "user201", "city"}
 
@@ -239,17 +246,13 @@ async def test_bad_credentials_are_unauthorized(fake: FakeX, overrides: dict[str
     assert fake.tweets == []
 
 
-async def test_missing_stale_and_replayed_oauth_are_refused(fake: FakeX) -> None:
+async def test_missing_stale_replayed_and_app_only_auth_are_refused(fake: FakeX) -> None:
     url = f"{fake.base_url}/2/users/me"
-    signer = OAuthClient(fake.consumer_key, fake.consumer_secret, fake.access_token, fake.access_token_secret)
+    credentials = fake.client_kwargs
+    keys = ("consumer_key", "consumer_secret", "access_token", "access_token_secret")
+    signer = OAuthClient(*(credentials[k] for k in keys))
     _, headers, _ = signer.sign("https://api.twitter.com/2/users/me", "GET")
-    stale_signer = OAuthClient(
-        fake.consumer_key,
-        fake.consumer_secret,
-        fake.access_token,
-        fake.access_token_secret,
-        timestamp=str(int(time.time()) - 3600),
-    )
+    stale_signer = OAuthClient(*(credentials[k] for k in keys), timestamp=str(int(time.time()) - 3600))
     _, stale, _ = stale_signer.sign("https://api.twitter.com/2/users/me", "GET")
     async with aiohttp.ClientSession() as session:
         async with session.get(url) as response:
@@ -262,26 +265,12 @@ async def test_missing_stale_and_replayed_oauth_are_refused(fake: FakeX) -> None
             assert response.status == 401
         async with session.get(url, headers={"Authorization": 'OAuth oauth_consumer_key="x"'}) as response:
             assert response.status == 401
-
-
-async def test_app_only_bearer_reads_mentions_but_cannot_act(fake: FakeX) -> None:
-    fake.add_mention("200", "kim", "@city hi")
-    app = AsyncClient(bearer_token="app-bearer")
-    app.session = api_session(fake.base_url, timeout=5)
-    try:
-        assert len((await app.get_users_mentions("100")).data) == 1
-        with pytest.raises(tweepy.errors.Forbidden, match="Application-Only is forbidden"):
-            await app.get_me(user_auth=False)
-        wrong = AsyncClient(bearer_token="not-it")
-        wrong.session = app.session
-        with pytest.raises(tweepy.errors.Unauthorized):
-            await wrong.get_users_mentions("100")
-    finally:
-        await app.session.close()
+        async with session.get(url, headers={"Authorization": "Bearer app-token"}) as response:
+            assert response.status == 401  # the adapter acts as the account: user context only
 
 
 async def test_fail_next_then_recovers(client: AsyncClient, fake: FakeX) -> None:
-    fake.fail_next(2)
+    fake.fail_next(2, 503)
     fake.fail_next(1, status=500)
     for status in (503, 503, 500):
         with pytest.raises(tweepy.errors.TwitterServerError) as caught:
@@ -291,19 +280,20 @@ async def test_fail_next_then_recovers(client: AsyncClient, fake: FakeX) -> None
 
 
 async def test_fail_next_can_target_one_endpoint(client: AsyncClient, fake: FakeX) -> None:
-    fake.fail_next(1, endpoint="dm_send")
+    fake.fail_next(1, 503, endpoint="dm_send")
     assert (await client.get_me()).data.id == 100
     with pytest.raises(tweepy.errors.TwitterServerError):
         await client.create_direct_message(participant_id="200", text="hello")
     await client.create_direct_message(participant_id="200", text="hello")
-    assert [r.status for r in fake.seen("dm_send")] == [503, 201]
+    assert [r.status for r in fake.of("dm_send")] == [503, 201]
 
 
-async def test_down_drops_connections_until_up(client: AsyncClient, fake: FakeX) -> None:
+async def test_down_answers_503_in_xs_format_until_up(client: AsyncClient, fake: FakeX) -> None:
     fake.down = True
-    with pytest.raises(aiohttp.ClientConnectionError):
+    with pytest.raises(tweepy.errors.TwitterServerError) as caught:
         await client.create_direct_message(participant_id="200", text="hello")
-    assert fake.dms == [] and fake.requests[-1].status == 0
+    assert caught.value.api_messages == ["Service Unavailable"]
+    assert fake.dms == [] and fake.requests[-1].status == 503
     fake.down = False
     await client.create_direct_message(participant_id="200", text="hello")
     assert len(fake.dms) == 1
