@@ -181,7 +181,7 @@ async def test_a_blocked_bot_is_a_permanent_failure_without_retries(city: City) 
         return any(e.kind == "delivery_failed" for e in view.events)
 
     await until(failed)
-    attempts = [c for c in city.fake.calls("sendMessage") if c.params.get("chat_id") == str(CHAT)]
+    attempts = [c for c in city.fake.calls("sendMessage") if c.get("chat_id") == CHAT]
     assert len(attempts) == 1
     assert city.to_chat() == []
 
@@ -212,7 +212,7 @@ async def test_a_citizen_who_blocks_the_bot_gets_nothing_until_unblocking(city: 
 async def test_an_outage_delays_and_loses_nothing(city: City, outage: str) -> None:
     fake = city.fake
     if outage == "500":
-        fake.fail_next(3, status=500, method="sendMessage")
+        fake.fail_next(3, status=500, endpoint="sendMessage")
     elif outage == "down":
         fake.down = True
     else:

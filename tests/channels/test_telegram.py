@@ -419,7 +419,7 @@ async def test_polling_deletes_the_webhook_and_delivers(
     assert [m.text for m in host.messages] == ["first", "second"]
     await fake.wait_for(lambda: fake.pending == [])  # confirmed by the following getUpdates
     first_poll = fake.calls("getUpdates")[0]
-    assert json.loads(first_poll.params["allowed_updates"]) == ["message", "callback_query", "my_chat_member"]
+    assert first_poll["allowed_updates"] == ["message", "callback_query", "my_chat_member"]
 
 
 async def test_polling_confirms_an_update_only_after_intake(
@@ -435,7 +435,7 @@ async def test_polling_confirms_an_update_only_after_intake(
     assert len(fake.calls("getUpdates")) == polls_before  # no poll while intake runs
     host.gate.set()
     await fake.wait_for(lambda: fake.pending == [])
-    assert any(call.params.get("offset") == "201" for call in fake.calls("getUpdates"))
+    assert any(call.get("offset") == 201 for call in fake.calls("getUpdates"))
 
 
 async def test_polling_retries_an_update_intake_failed_on(
@@ -453,8 +453,8 @@ async def test_polling_retries_an_update_intake_failed_on(
 async def test_polling_survives_errors_and_answers_presses(
     fake: FakeTelegram, host: Host, started: Started
 ) -> None:
-    fake.fail_next(3, status=500, method="getUpdates")
-    fake.flood(retry_after=1, method="getUpdates")
+    fake.fail_next(3, status=500, endpoint="getUpdates")
+    fake.flood(retry_after=1, endpoint="getUpdates")
     await started(mode="polling")
     await fake.wait_for(lambda: len(fake.calls("getUpdates")) >= 5)  # 3 errors, a 429, then a poll
     fake.down = True
@@ -511,7 +511,7 @@ async def test_long_text_is_split_and_a_retry_sends_only_the_rest(
     buttons = (Button("1", "1"),)
     assert channel.send_cost(outbound(text)) == len(parts_of(text))
 
-    fake.fail_next(1, status=500, method="sendMessage", after=1)
+    fake.fail_next(1, status=500, endpoint="sendMessage", after=1)
     with pytest.raises(TransientSendError):
         await channel.send(outbound(text, key="long", buttons=buttons))
     assert len(fake.sent) == 1
