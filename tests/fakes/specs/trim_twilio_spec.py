@@ -5,8 +5,8 @@
 SOURCE is twilio_api_v2010.json from https://github.com/twilio/twilio-oai (spec/json/, MIT licence,
 see TWILIO-LICENSE.txt), wherever a maintainer has it. Only this script reads it, by hand: the tests
 read the trimmed copy here.
-Kept: `openapi`, `info`, `servers`, the paths below whole (every operation: the fake answers 405
-for a method not in the path item) and every component schema they or ROOT_SCHEMAS reach through
+Kept: `openapi`, `info`, `servers`, the paths below whole (the fake checks each request against its
+operation there) and every component schema they or ROOT_SCHEMAS reach through
 `$ref`, followed recursively. If the fake starts reading more of the spec, add it here and rerun.
 """
 
@@ -22,7 +22,7 @@ TARGET = HERE / "twilio_api_v2010.json"
 
 TOP_LEVEL = ("openapi", "info", "servers")
 PATHS = ("/2010-04-01/Accounts/{AccountSid}/Messages.json",)  # twilio.MESSAGES_PATH
-ROOT_SCHEMAS = ("api.v2010.account.message",)  # read directly by message_resource_problems()
+ROOT_SCHEMAS = ("api.v2010.account.message",)  # the message resource, read by tests/fakes/test_twilio.py
 SCHEMA_REF = "#/components/schemas/"
 
 
