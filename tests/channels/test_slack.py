@@ -168,14 +168,13 @@ def buttons(blocks: list[dict[str, Any]] | None) -> list[tuple[str, str, str]]:
 
 
 async def post_card(desk: Desk, name: str = "dept-transport", **overrides: Any) -> tuple[str, str]:
-    channel_id = desk.fake.channel_id(name) if name in _names(desk.fake) else desk.fake.add_channel(name)
+    try:
+        channel_id = desk.fake.channel_id(name)
+    except KeyError:
+        channel_id = desk.fake.add_channel(name)
     result = await desk.channel.send(outbound(f"#{name}", card(**overrides)))
     assert result.provider_message_id is not None
     return channel_id, result.provider_message_id
-
-
-def _names(fake: FakeSlack) -> set[str]:
-    return {c.name for c in fake._channels.values()}
 
 
 # --- sending -------------------------------------------------------------------------------------------
@@ -207,7 +206,7 @@ async def test_a_card_is_posted_to_its_channel_then_updated_in_place(desk: Desk)
     assert "In progress" in block_texts(updated.blocks) and "Kim Minji" in block_texts(updated.blocks)
     assert [b[0] for b in buttons(updated.blocks)] == ["resolve"]
     # Channel names were resolved once and kept.
-    assert len(desk.fake.calls_to("conversations.list")) == 1
+    assert len(desk.fake.of("conversations.list")) == 1
 
 
 async def test_a_sensitive_card_is_marked(desk: Desk) -> None:
@@ -324,10 +323,10 @@ async def test_429_is_transient_with_retry_after(desk: Desk) -> None:
 
 async def test_outages_are_transient(desk: Desk) -> None:
     desk.fake.add_channel("desk-alerts")
-    desk.fake.fail_next(1, status=500, method="chat.postMessage")
+    desk.fake.fail_next(1, status=500, endpoint="chat.postMessage")
     with pytest.raises(TransientSendError):
         await desk.channel.send(outbound("#desk-alerts", {"kind": "alert", "text": "x"}))
-    desk.fake.fail_next(1, status=200, method="chat.postMessage", error="internal_error")
+    desk.fake.fail_next(1, status=200, endpoint="chat.postMessage", error="internal_error")
     with pytest.raises(TransientSendError):
         await desk.channel.send(outbound("#desk-alerts", {"kind": "alert", "text": "x"}))
     desk.fake.down = True
@@ -402,9 +401,9 @@ async def test_a_post_that_reached_slack_is_found_by_its_key(desk: Desk) -> None
     async with restarted(desk) as channel:
         assert await channel.find_sent(alert, since=since) == sent
         assert await channel.find_sent(other, since=since) is None
-    (call, _) = desk.fake.calls_to("conversations.history")
-    assert call.params["channel"] == alerts and call.params["include_all_metadata"] in ("1", "true")
-    assert since.timestamp() - 61 < float(call.params["oldest"]) < since.timestamp() - 59
+    (call, _) = desk.fake.of("conversations.history")
+    assert call.query["channel"] == alerts and call.query["include_all_metadata"] in ("1", "true")
+    assert since.timestamp() - 61 < float(call.query["oldest"]) < since.timestamp() - 59
 
 
 async def test_a_found_card_is_recorded_as_a_send_records_it(desk: Desk) -> None:
@@ -427,9 +426,9 @@ async def test_a_thread_line_is_looked_for_in_the_cards_thread(desk: Desk) -> No
         assert await channel.find_sent(line, since=since) is None  # not sent yet
         sent = await desk.channel.send(line)
         assert await channel.find_sent(line, since=since) == sent
-    calls = desk.fake.calls_to("conversations.replies")
-    assert len(calls) == 2 and all(c.params["ts"] == card_ts for c in calls)
-    assert desk.fake.calls_to("conversations.history") == []
+    calls = desk.fake.of("conversations.replies")
+    assert len(calls) == 2 and all(c.query["ts"] == card_ts for c in calls)
+    assert desk.fake.of("conversations.history") == []
 
 
 async def test_what_went_before_the_attempt_is_not_taken_for_it(desk: Desk) -> None:
@@ -449,10 +448,10 @@ async def test_a_card_update_and_a_reaction_are_simply_sent_again(desk: Desk) ->
     assert (await desk.channel.send(update)).provider_message_id == card_ts  # again: the same card
     assert len(desk.fake.messages(channel_id)) == 1
     staff = desk.fake.add_message(channel_id, "Fixed", user=STAFF, thread_ts=card_ts)
-    calls = len(desk.fake.calls)
+    calls = len(desk.fake.requests)
     good = outbound(channel_id, {"kind": "mark", "reference": REF, "source": staff.ts, "delivered": True})
     assert await desk.channel.find_sent(good, since=since) is None
-    assert len(desk.fake.calls) == calls  # not even asked
+    assert len(desk.fake.requests) == calls  # not even asked
     bad = outbound(channel_id, {"kind": "mark", "reference": REF, "source": staff.ts, "delivered": False})
     assert await desk.channel.find_sent(bad, since=since) is None
     await desk.channel.send(bad)
@@ -501,7 +500,7 @@ async def test_thread_replies_become_staff_actions(desk: Desk) -> None:
     )
     assert first.source_id == desk.fake.thread(channel_id, ts)[0].ts
     assert second.text == "And thanks for the photo"
-    assert len(desk.fake.calls_to("users.info")) == 1  # the name is kept
+    assert len(desk.fake.of("users.info")) == 1  # the name is kept
 
 
 async def test_a_note_is_internal(desk: Desk) -> None:
@@ -561,7 +560,7 @@ async def test_a_forged_request_is_refused_and_reaches_nothing(desk: Desk) -> No
     assert (
         await desk.fake.post_to_app(desk.url, click[0], dict(click[1], **{SIGNATURE_HEADER: "v0=00"}))
     ).status == 403
-    assert desk.host.actions == [] and desk.fake.calls_to("auth.test") == []
+    assert desk.host.actions == [] and desk.fake.of("auth.test") == []
 
 
 async def test_an_oversized_body_is_413(desk: Desk) -> None:
@@ -758,7 +757,7 @@ async def test_start_does_not_need_slack(fake: FakeSlack) -> None:
     )
     await channel.start(RecordingHost())
     await channel.stop()
-    assert fake.calls == []
+    assert fake.requests == []
 
 
 async def test_a_hanging_slack_is_a_transient_timeout(fake: FakeSlack) -> None:
