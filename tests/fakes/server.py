@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Self
@@ -100,10 +101,12 @@ class RecordingServer(abc.ABC):
     def of(self, endpoint: str) -> list[Recorded]:
         return [r for r in self.requests if r.endpoint == endpoint]
 
-    async def wait_for(self, predicate: Callable[[], object], timeout: float = 5.0) -> None:
-        """Wait until `predicate()` holds, checked after every request; TimeoutError otherwise."""
+    async def wait_for(self, predicate: Callable[..., object], timeout: float = 5.0) -> None:
+        """Wait until `predicate()` holds (or `predicate(fake)`, for one that takes the fake), checked
+        when each request arrives and when it is answered; TimeoutError otherwise."""
+        takes_fake = bool(inspect.signature(predicate).parameters)
         async with asyncio.timeout(timeout), self._changed:
-            await self._changed.wait_for(lambda: bool(predicate()))
+            await self._changed.wait_for(lambda: bool(predicate(self) if takes_fake else predicate()))
 
     @property
     def http(self) -> aiohttp.ClientSession:
@@ -160,6 +163,7 @@ class RecordingServer(abc.ABC):
             dict(request.headers),
         )
         self.requests.append(recorded)
+        await self.changed()  # a request held by `hang` can be waited for too
         try:
             await self._not_hanging.wait()
             status = 503 if self.down else self._failure_for(endpoint)

@@ -16,7 +16,6 @@ import json
 import math
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, Self
@@ -178,13 +177,6 @@ class FakeTelegram(RecordingServer):
         async with self.http.post(self.webhook.url, data=json.dumps(update), headers=headers) as response:
             await response.read()
             return response.status
-
-    async def wait_for(self, predicate: Callable[[], object], timeout: float = 5.0) -> None:
-        """RecordingServer's, re-checked every 50 ms as well: a request held by `hang` wakes no one."""
-        async with asyncio.timeout(timeout):
-            while not predicate():
-                with contextlib.suppress(TimeoutError):
-                    await super().wait_for(predicate, timeout=0.05)
 
     # --- serving
 

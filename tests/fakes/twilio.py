@@ -8,16 +8,12 @@ Point the SDK at it with `client.api.base_url = fake.base_url`.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import functools
-import inspect
 import json
 import math
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -229,15 +225,6 @@ class FakeTwilio(RecordingServer):
     def expire_media(self, url: str) -> None:
         """From now on the media URL (and its storage copy) answers 404, as after Twilio deleted it."""
         self._media[url.rstrip("/").rsplit("/", 1)[-1]].expired = True
-
-    async def wait_for(self, predicate: Callable[..., object], timeout: float = 5.0) -> None:
-        """RecordingServer's, with `predicate` given the fake if it takes an argument (`lambda f: ...`),
-        and re-checked every 50 ms as well: a request held by `hang` wakes no one when it arrives."""
-        check = functools.partial(predicate, self) if inspect.signature(predicate).parameters else predicate
-        async with asyncio.timeout(timeout):
-            while not check():
-                with contextlib.suppress(TimeoutError):
-                    await super().wait_for(check, timeout=0.05)
 
     # --- what Twilio sends to the app
 
