@@ -24,6 +24,8 @@ from typing import Any, Self
 import aiohttp
 from aiohttp import web
 
+FAILURE = web.RequestKey("fail_next error", str)  # where `error()` finds the error code given to `fail_next`
+
 
 @dataclass
 class Recorded:
@@ -42,6 +44,7 @@ class Recorded:
 class _Failure:
     status: int
     endpoint: str | None
+    error: str  # the provider's own error code, for its `error()` (Slack's "invalid_auth")
 
 
 @dataclass
@@ -92,11 +95,12 @@ class RecordingServer(abc.ABC):
             self._not_hanging.set()
 
     def fail_next(
-        self, n: int = 1, status: int = 500, *, endpoint: str | None = None, after: int = 0
+        self, n: int = 1, status: int = 500, *, endpoint: str | None = None, after: int = 0, error: str = ""
     ) -> None:
         """The next `n` requests (to `endpoint`, if given), once `after` more went through, are answered
-        `status` in the provider's error format."""
-        self._plan.steps += [None] * after + [_Failure(status, endpoint)] * n
+        `status` in the provider's error format; `error` is a provider's error code for them, which
+        `error()` finds as `request[FAILURE]`."""
+        self._plan.steps += [None] * after + [_Failure(status, endpoint, error)] * n
 
     def of(self, endpoint: str) -> list[Recorded]:
         return [r for r in self.requests if r.endpoint == endpoint]
@@ -144,11 +148,11 @@ class RecordingServer(abc.ABC):
         async with self._changed:
             self._changed.notify_all()
 
-    def _failure_for(self, endpoint: str) -> int | None:
+    def _failure_for(self, endpoint: str) -> _Failure | None:
         for index, step in enumerate(self._plan.steps):
             if step is None or step.endpoint in (None, endpoint):
                 del self._plan.steps[index]
-                return step.status if step is not None else None
+                return step
         return None
 
     @web.middleware
@@ -166,9 +170,11 @@ class RecordingServer(abc.ABC):
         await self.changed()  # a request held by `hang` can be waited for too
         try:
             await self._not_hanging.wait()
-            status = 503 if self.down else self._failure_for(endpoint)
+            failure = _Failure(503, None, "") if self.down else self._failure_for(endpoint)
+            if failure is not None:
+                request[FAILURE] = failure.error
             response: web.StreamResponse = (
-                self.error(status, request) if status is not None else await handler(request)
+                self.error(failure.status, request) if failure is not None else await handler(request)
             )
             recorded.status = response.status
             return response

@@ -28,7 +28,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from tests.fakes import blockkit
 from tests.fakes.blockkit import SlackError, new_trigger_id
-from tests.fakes.server import RecordingServer
+from tests.fakes.server import FAILURE, RecordingServer
 
 Json = dict[str, Any]
 Request = tuple[bytes, dict[str, str]]  # a body and its headers, for `FakeSlack.post_to_app`
@@ -75,10 +75,6 @@ class AppReply:
         return json.loads(self.body) if self.body else None
 
 
-class _Coded(int):  # an HTTP status that carries Slack's error code through RecordingServer's fail_next
-    code = ""
-
-
 def _arg(p: Json, name: str) -> str:  # a missing one is not found, as in Slack ("channel_not_found")
     return str(p.get(name) or "")
 
@@ -112,21 +108,14 @@ class FakeSlack(RecordingServer):
         return [web.route("*", "/api/{method}", self._api)]
 
     def error(self, status: int, request: web.Request) -> web.StreamResponse:
-        if isinstance(status, _Coded) or status == 429:
-            refusal = SlackError(getattr(status, "code", "ratelimited"), status=int(status))
+        """`fail_next(error=...)`: Slack's JSON error at that status (200, "internal_error"). Without
+        one a 429 is Slack's rate limit (Retry-After: 1), another status an HTML page from its edge."""
+        code = request.get(FAILURE) or ("ratelimited" if status == 429 else "")
+        if code:
+            refusal = SlackError(code, status=status)
             return web.json_response(refusal.body(), status=refusal.status, headers=refusal.headers)
         page = f"<html><head><title>{status}</title></head><body><h1>Error {status}</h1></body></html>"
         return web.Response(status=status, text=page, content_type="text/html")  # Slack's edge, not the API
-
-    def fail_next(
-        self, n: int = 1, status: int = 500, *, endpoint: str | None = None, after: int = 0, error: str = ""
-    ) -> None:
-        """RecordingServer's; `error`: Slack's JSON error at `status` (200, "internal_error"). Without it
-        a 429 is Slack's rate limit (Retry-After: 1), another status an HTML page from Slack's edge."""
-        if error:
-            status = _Coded(status)
-            status.code = error
-        super().fail_next(n, status, endpoint=endpoint, after=after)
 
     def limit(self, method: str, *, per_channel_per_second: int = 0, per_minute: int = 0) -> None:
         """Rate-limit `method` (no numbers: lift it): so many calls per channel per second (Slack's
