@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -19,16 +19,10 @@ from router import Staff
 from store import Database
 from tests.conftest import ROOT, config_for_tests, with_channels
 from tests.fakes.x import FakeX
+from tests.waiting import until
 
 CITIZEN = "200"
 REFERENCE = re.compile(r"\d{4}-\d{6}")
-
-
-async def until(predicate: Callable[[], object], timeout: float = 8.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
@@ -137,15 +131,15 @@ async def test_dms_closed_is_a_permanent_failure_on_the_ticket(
 
 
 async def test_an_outage_delays_but_loses_nothing(tmp_path: Path, database: Database, fake: FakeX) -> None:
-    fake.down = True
+    fake.dropping = True  # X unreachable: every connection drops
     async with running_bot(tmp_path, database, fake, patient=True) as bot:
         mention = fake.add_mention(CITIZEN, "kim", "@city 가로등이 고장났어요 어두워요")
         fake.add_dm("201", "소파 버리는 방법", username="lee")
-        await until(lambda: len([r for r in fake.requests if r.status == 503]) >= 4)  # polls failed meanwhile
+        await until(lambda: len([r for r in fake.requests if r.status == 0]) >= 4)  # polls failed meanwhile
         # X comes back, but refuses the first few posts and DMs.
         fake.fail_next(3, 503, endpoint="tweets")
         fake.fail_next(3, 503, endpoint="dm_send")
-        fake.down = False
+        fake.dropping = False
         await until(lambda: fake.tweets and dms_to(fake, CITIZEN) and dms_to(fake, "201"))
         await asyncio.sleep(0.2)
         assert [t.in_reply_to for t in fake.tweets] == [mention]  # once, no double post

@@ -59,6 +59,7 @@ class RecordingServer(abc.ABC):
         self.base_url = ""
         self.requests: list[Recorded] = []
         self.down = False  # every request answered with `error(503)`
+        self.dropping = False  # every connection dropped with no answer: the client sees a network error
         self._plan = _Plan()
         self._not_hanging = asyncio.Event()
         self._not_hanging.set()
@@ -170,6 +171,10 @@ class RecordingServer(abc.ABC):
         await self.changed()  # a request held by `hang` can be waited for too
         try:
             await self._not_hanging.wait()
+            if self.dropping and request.transport is not None:
+                request.transport.abort()
+                recorded.status = 0  # no answer at all
+                return web.Response(status=503)  # written to a closed connection: nobody reads it
             failure = _Failure(503, None, "") if self.down else self._failure_for(endpoint)
             if failure is not None:
                 request[FAILURE] = failure.error

@@ -56,3 +56,13 @@ async def test_down_and_hang() -> None:
             await post(fake, "send", timeout=0.3)
         fake.hang = False
         await fake.wait_for(lambda: fake.requests[-1].status == 200)
+
+
+async def test_dropping_closes_the_connection_without_an_answer() -> None:
+    async with FakeEcho() as fake:
+        fake.dropping = True
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await post(fake, "send")
+        assert fake.requests[-1].status == 0
+        fake.dropping = False
+        assert await post(fake, "send") == 200
