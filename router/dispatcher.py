@@ -219,7 +219,11 @@ class Dispatcher:
         the calls to the provider at once; recording the outcome is outside it, so the outcomes of
         a whole batch share one transaction instead of queueing a few at a time behind intake."""
         channel = self.channels[row.channel]
-        message = OutboundMessage.from_payload(row.payload)
+        try:
+            message = OutboundMessage.from_payload(row.payload)
+        except (KeyError, TypeError, ValueError) as exc:  # no retry can make it readable
+            await self._fail(row, f"permanent: the stored message cannot be read ({exc})")
+            return None
         pacers = []
         if pacer := self._per_recipient.get(row.channel):
             pacers.append((pacer, row.recipient))

@@ -2,7 +2,7 @@
 ticket closes; what the statistics need stays (README, "Retention").
 
 `purge_expired` is the whole pass, a batch per transaction; the functions it runs take the caller's
-session like those of store/data.py. Rows are changed with plain UPDATEs (no ORM objects), each row
+session like those of store/data/. Rows are changed with plain UPDATEs (no ORM objects), each row
 once (a ticket's outbox rows by ticket, those of a message without a ticket by message): a batch
 of 200 tickets holds SQLite's one writer for a fraction of a second, and on PostgreSQL a second
 UPDATE of a row would check its contact key again and wait for an intake holding that contact.

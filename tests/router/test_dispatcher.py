@@ -18,6 +18,7 @@ from channels.base import OutboundMessage, SendResult
 from channels.memory import MemoryChannel
 from store import Database, Outbox, OutboxStatus, data
 from tests.conftest import ROOT, FakeClock, config_for_tests
+from tests.waiting import until
 
 City = tuple[Bot, MemoryChannel]
 
@@ -62,6 +63,30 @@ async def test_a_permanent_failure_stops_and_is_recorded_on_the_ticket(city: Cit
     view = await bot.desk.show(receipt.reference)
     assert view.events[-1].kind == "delivery_failed" and view.events[-1].detail["attempts"] == 1
     assert memory.sent == []
+
+
+async def test_a_stored_message_that_cannot_be_read_fails_and_the_next_one_goes(
+    city: City, clock: FakeClock
+) -> None:
+    bot, memory = city
+    bad = OutboundMessage(channel="memory", recipient="kim", text="?", idempotency_key="bad").to_payload()
+    bad["desk"] = {"kind": "poster"}  # written by a version that had a desk item this one lacks
+    async with bot.db.transaction() as session:
+        await data.queue_outgoing(session, payload=bad, ticket_id=None, now=clock.now)
+    await memory.push("소파 버리는 방법")
+    await settle(bot, clock, OutboxStatus.FAILED)
+    assert (await memory.pop()).text.startswith("대형 폐기물")
+    rows = await outbox_rows(bot)
+    assert rows[0] == (
+        OutboxStatus.FAILED,
+        1,
+        "permanent: the stored message cannot be read (unknown desk item kind 'poster')",
+    )
+
+    async def sent() -> bool:
+        return (await outbox_rows(bot))[1][0] == OutboxStatus.SENT
+
+    await until(sent)  # its outcome is committed with its batch, after the send
 
 
 async def test_the_last_attempt_gives_up(city: City, clock: FakeClock) -> None:
