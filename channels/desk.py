@@ -12,13 +12,15 @@ send.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, ClassVar
 
 
 @dataclass(frozen=True)
 class CardRequest:
     """The ticket's card, to be read from the store just before it is sent (so a card queued in the
     middle of a change shows the ticket as it ended up)."""
+
+    kind: ClassVar[str] = "card"
 
     reference: str
 
@@ -27,6 +29,8 @@ class CardRequest:
 class Card:
     """The ticket's card: posted once per inbox (the channel remembers where), then updated in place
     whenever the ticket changes. After a reassignment the new inbox gets a new card."""
+
+    kind: ClassVar[str] = "card"
 
     reference: str
     status: str
@@ -52,6 +56,8 @@ class ThreadLine:
     """A line in the ticket's thread: a later citizen message, a reply sent from elsewhere than the
     thread, an escalation (mentioning the department's lead), a failed delivery."""
 
+    kind: ClassVar[str] = "thread"
+
     reference: str
     author: str  # "citizen", "city", "staff" or "system"
     text: str
@@ -63,6 +69,8 @@ class ThreadLine:
 @dataclass(frozen=True)
 class DeliveryMark:
     """Whether a staff member's reply from the thread reached the citizen."""
+
+    kind: ClassVar[str] = "mark"
 
     reference: str
     source: str  # the provider's id of the staff message
@@ -81,6 +89,8 @@ class Suggestion:
 class ReviewPost:
     """An item of the same-day review queue, posted to the review inbox."""
 
+    kind: ClassVar[str] = "review"
+
     reference: str
     question: str
     language: str | None = None
@@ -93,24 +103,19 @@ class Alert:
     """For administrators, posted to the alerts inbox: a delivery that failed for good, a broken FAQ
     edit."""
 
+    kind: ClassVar[str] = "alert"
+
     text: str
 
 
 DeskItem = CardRequest | Card | ThreadLine | DeliveryMark | ReviewPost | Alert
 
-_KINDS: dict[str, type[Any]] = {
-    "card": Card,
-    "thread": ThreadLine,
-    "mark": DeliveryMark,
-    "review": ReviewPost,
-    "alert": Alert,
-}
+# What a stored item's "kind" is read as (a card request is a "card" without its content).
+_KINDS: dict[str, type[Any]] = {cls.kind: cls for cls in (Card, ThreadLine, DeliveryMark, ReviewPost, Alert)}
 
 
 def kind_of(item: DeskItem) -> str:
-    return (
-        "card" if isinstance(item, CardRequest) else next(k for k, t in _KINDS.items() if isinstance(item, t))
-    )
+    return item.kind
 
 
 def to_json(item: DeskItem) -> dict[str, Any]:
