@@ -13,6 +13,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot import resolve
+from commands.support import fail, open_store, parse_since
 from knowledge import KnowledgeError, KnowledgeHolder, Matcher, detect_language
 from knowledge.text import normalize
 from store import data
@@ -20,9 +22,6 @@ from store import data
 if TYPE_CHECKING:
     from server.config import BotConfig
 
-
-from bot import resolve
-from commands.support import fail, open_store, parse_since
 
 ACTIONS = frozenset({"gaps"})
 # Forwards that the FAQ had nothing for: no entry came close (triage), or a keyword rule or the

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 import progress
+from commands.support import display_width, fail, list_problems
 from knowledge import KnowledgeError, load_knowledge
 from knowledge.importer import CsvImportError, ImportOptions, ImportResult, import_csv
 from knowledge.loader import find_yaml_files
@@ -22,8 +23,6 @@ from knowledge.loader import find_yaml_files
 if TYPE_CHECKING:
     from server.config import BotConfig
 
-
-from commands.support import display_width, fail, list_problems
 
 ACTIONS = frozenset({"import"})
 

@@ -13,6 +13,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot import resolve
+from commands.support import fail, list_problems, open_store, parse_since
 from knowledge import KnowledgeBase, KnowledgeError, detect_language, load_knowledge
 from knowledge.editor import EditError, NewQuestion, add_questions, questions_like
 from knowledge.learning import PERSONAL, describe_counts
@@ -22,9 +24,6 @@ from store import Database, data, utcnow
 if TYPE_CHECKING:
     from server.config import BotConfig
 
-
-from bot import resolve
-from commands.support import fail, list_problems, open_store, parse_since
 
 ACTIONS = frozenset({"learn", "learned", "forget", "add-variant"})
 LEARNED = "faq_learned"  # the ticket event that marks a question as learned
