@@ -24,6 +24,7 @@ from knowledge import KnowledgeHolder
 from router import Desk, Dispatcher, Notices, Router
 from router.calendar import WorkingCalendar
 from router.conversation import Conversations
+from router.delivery import DeliveryHooks
 from router.deskfeed import DeskFeed
 from router.host import RouterHost
 from router.learning import FaqLearning
@@ -31,7 +32,6 @@ from router.lifecycle import Lifecycle
 from router.media import MediaFetcher
 from router.medialinks import MediaLinks
 from router.metrics import Metrics
-from router.outgoing import DeliveryHooks
 from router.sweep import Sweeper
 from server.config import BotConfig
 from server.listen import listen_until_stopped
@@ -161,8 +161,8 @@ async def build(
         clock=clock,
         desk_feed=desk_feed,
     )
-    router = Router(db=db, knowledge=knowledge, lifecycle=lifecycle, learning=learning, clock=clock)
-    hooks = DeliveryHooks(db, desk_feed, clock=clock, outbox_written=lifecycle.outbox_written)
+    router = Router(db=db, knowledge=knowledge, lifecycle=lifecycle, learning=learning)
+    hooks = DeliveryHooks(db, lifecycle)
     dispatcher = Dispatcher(
         db=db,
         channels=adapters,

@@ -114,12 +114,8 @@ DeskItem = CardRequest | Card | ThreadLine | DeliveryMark | ReviewPost | Alert
 _KINDS: dict[str, type[Any]] = {cls.kind: cls for cls in (Card, ThreadLine, DeliveryMark, ReviewPost, Alert)}
 
 
-def kind_of(item: DeskItem) -> str:
-    return item.kind
-
-
 def to_json(item: DeskItem) -> dict[str, Any]:
-    return {"kind": kind_of(item), **asdict(item)}
+    return {"kind": item.kind, **asdict(item)}
 
 
 def from_json(raw: dict[str, Any]) -> DeskItem:

@@ -24,7 +24,6 @@ from channels.desk import (
     ReviewPost,
     Suggestion,
     ThreadLine,
-    kind_of,
 )
 from router.config import DepartmentConfig, DeskConfig
 from router.medialinks import MediaLinks
@@ -191,7 +190,7 @@ class DeskFeed:
         now: datetime,
     ) -> None:
         # The desk rows of one ticket go to one inbox in order; the dispatcher keeps that order.
-        key = f"desk-{kind_of(desk)}-{ticket.id if ticket else 0}-{uuid.uuid4().hex[:16]}"
+        key = f"desk-{desk.kind}-{ticket.id if ticket else 0}-{uuid.uuid4().hex[:16]}"
         message = OutboundMessage(
             channel=self.channel,
             recipient=inbox,

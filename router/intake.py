@@ -49,7 +49,6 @@ from store import (
     Ticket,
     TicketStatus,
     data,
-    utcnow,
 )
 from store.group import GroupCommit, writer_lanes
 
@@ -85,14 +84,13 @@ class Router:
         knowledge: KnowledgeHolder,
         lifecycle: Lifecycle,
         learning: FaqLearning | None = None,
-        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.db = db
         self.knowledge = knowledge
         self.lifecycle = lifecycle
         self.config = config = lifecycle.config
         self.learning = learning  # None when learning from staff is off
-        self.clock = clock
+        self.clock = lifecycle.clock
         restricted = config.sensitive.department or config.triage_department
         self.rules = Rules(
             sensitive=config.sensitive.rule(),
@@ -106,7 +104,7 @@ class Router:
             db,
             config.routing,
             departments=[d for d in lifecycle.departments if d not in (config.triage_department, restricted)],
-            clock=clock,
+            clock=lifecycle.clock,
         )
         self._media_listeners: list[Callable[[], None]] = []
         self._intake_observers: list[Callable[[IntakeObserved], None]] = []
@@ -431,7 +429,7 @@ class _Step:
         return Receipt(duplicate=False, reference=ticket.reference)
 
     async def new_ticket(self, decision: Decision, language: str) -> Receipt:
-        router, lifecycle, now = self.router, self.router.lifecycle, self.now
+        router, lifecycle, now = self.router, self.lifecycle, self.now
         self.outcome = "answered" if decision.answer else "review" if decision.review else "forwarded"
         top = decision.answer or decision.review
         ticket = await data.add_ticket(

@@ -13,7 +13,7 @@ import pytest
 
 from bot import Bot, build
 from channels.base import OutboundMessage, StaffAction
-from channels.desk import Card, DeliveryMark, ThreadLine, kind_of
+from channels.desk import Card, DeliveryMark, ThreadLine
 from channels.memory import MemoryChannel
 from store import Database
 from tests.conftest import ROOT, FakeClock, config_for_tests
@@ -135,7 +135,7 @@ async def test_claim_reassign_and_resolve_update_the_card_and_tell_the_citizen(c
     await citizen.push("5")  # the rating goes into the thread for the department to see
     await citizen.pop()
     [line] = await desk_posts(desk, 1)
-    assert line.desk and (kind_of(line.desk), line.desk.author, line.desk.text) == (
+    assert line.desk and (line.desk.kind, line.desk.author, line.desk.text) == (
         "thread",
         "citizen",
         "5",
@@ -169,7 +169,7 @@ async def test_a_review_item_lists_the_suggestions_and_send_answers_the_citizen(
     receipt = await citizen.push(question)
     await citizen.pop()  # "received"
     [item] = await desk_posts(desk, 1)
-    assert item.recipient == "#review" and item.desk and kind_of(item.desk) == "review"
+    assert item.recipient == "#review" and item.desk and item.desk.kind == "review"
     assert item.desk.question == question and item.desk.suggestions[0].entry == decision.review.entry.id
     sent = await bot.host.staff_action(
         StaffAction(kind="review_send", reference=receipt.reference, entry=decision.review.entry.id, **KIM)
@@ -186,7 +186,7 @@ async def test_a_delivery_that_fails_for_good_is_in_the_thread_and_the_alerts(ci
     citizen.failures = ["permanent"]
     await bot.desk.reply(receipt.reference or "", "내일 수리합니다", staff=_cli())
     posts = await desk_posts(desk, 4)  # card (in progress), the reply copied in, the failure, the alert
-    kinds = [(p.recipient, kind_of(p.desk) if p.desk else None) for p in posts]
+    kinds = [(p.recipient, p.desk.kind if p.desk else None) for p in posts]
     assert ("#dept-transport", "thread") in kinds and ("#alerts", "alert") in kinds
     [alert] = [p for p in posts if p.recipient == "#alerts"]
     assert alert.desk and receipt.reference in alert.desk.text and "not delivered" in alert.desk.text
@@ -248,7 +248,7 @@ async def test_an_escalation_is_in_the_thread_and_mentions_the_lead(
             (await bot.desk.show(receipt.reference or "")).ticket, "late"
         )
         [line] = await desk_posts(desk, 1)  # no status change: no card, one line in the thread
-        assert line.desk and kind_of(line.desk) == "thread" and line.desk.author == "system"
+        assert line.desk and line.desk.kind == "thread" and line.desk.author == "system"
         assert line.desk.mention == "U0LEAD"
         assert "escalated" in line.desk.text
 
