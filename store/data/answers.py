@@ -10,12 +10,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from store.models import (
-    Direction,
-    Message,
-    Ticket,
-    TicketEvent,
-)
+from store.models import Direction, Message, Ticket, TicketEvent
 
 _CHUNK = 500  # ids per IN (...) list
 

@@ -7,13 +7,7 @@ from typing import Any, TypeVar
 from sqlalchemy import insert, text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from store.models import (
-    Contact,
-    Message,
-    Outbox,
-    Ticket,
-    TicketEvent,
-)
+from store.models import Contact, Message, Outbox, Ticket, TicketEvent
 
 Row = TypeVar("Row", TicketEvent, Outbox, Message)
 

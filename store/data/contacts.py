@@ -7,9 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from store.models import (
-    Contact,
-)
+from store.models import Contact
 
 
 async def get_or_create_contact(

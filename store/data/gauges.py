@@ -9,12 +9,7 @@ from sqlalchemy import case, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from store.models import (
-    OPEN_STATUSES,
-    Outbox,
-    OutboxStatus,
-    Ticket,
-)
+from store.models import OPEN_STATUSES, Outbox, OutboxStatus, Ticket
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,7 @@ from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from store.models import (
-    FaqFit,
-    FaqLabel,
-    TicketEvent,
-)
+from store.models import FaqFit, FaqLabel, TicketEvent
 
 
 async def add_faq_label(session: AsyncSession, *, label: FaqLabel) -> FaqLabel:

@@ -10,10 +10,7 @@ from sqlalchemy import func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from store.models import (
-    Media,
-    MediaStatus,
-)
+from store.models import Media, MediaStatus
 
 
 async def add_media(session: AsyncSession, *, media: Media) -> Media:

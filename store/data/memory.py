@@ -6,9 +6,7 @@ from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from store.models import (
-    ChannelCursor,
-)
+from store.models import ChannelCursor
 
 
 async def recall(session: AsyncSession, *, channel: str, name: str) -> str | None:

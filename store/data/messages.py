@@ -12,14 +12,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store.data.common import insert_row
-from store.models import (
-    Direction,
-    Message,
-    Outbox,
-    OutboxStatus,
-    TicketEvent,
-    utcnow,
-)
+from store.models import Direction, Message, Outbox, OutboxStatus, TicketEvent, utcnow
 
 
 async def find_inbound(session: AsyncSession, *, channel: str, provider_message_id: str) -> Message | None:

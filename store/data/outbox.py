@@ -11,11 +11,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store.data.common import insert_row
-from store.models import (
-    Contact,
-    Outbox,
-    OutboxStatus,
-)
+from store.models import Contact, Outbox, OutboxStatus
 
 # What a provider says last about a message; an earlier step reported late never replaces it.
 FINAL_DELIVERY_STATUSES = frozenset({"delivered", "undelivered", "failed", "read"})

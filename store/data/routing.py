@@ -10,10 +10,7 @@ from sqlalchemy import delete, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from store.models import (
-    RoutingExample,
-    RoutingSource,
-)
+from store.models import RoutingExample, RoutingSource
 
 
 def text_digest(text: str) -> str:

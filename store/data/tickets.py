@@ -13,10 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from store.models import (
-    Ticket,
-    TicketStatus,
-)
+from store.models import Ticket, TicketStatus
 
 _TAKE_NUMBER = text(
     "INSERT INTO ticketcounter (year, last) VALUES (:year, 1) "
