@@ -190,8 +190,8 @@ async def build(
 
 
 def provider_channels(config: BotConfig) -> list[Channel]:
-    """The provider channels enabled in config (SMS, Telegram, X, and Slack for the staff). Each
-    adapter, and its provider's SDK, is imported only when it is enabled."""
+    """The provider channels enabled in config (SMS, Telegram, X, WhatsApp, KakaoTalk, e-mail, and
+    Slack for the staff). Each adapter, and its provider's SDK, is imported only when it is enabled."""
     public_url, section = config.server.public_url, config.channels
     enabled: list[Channel] = []
     if section.sms.enabled:
@@ -206,6 +206,18 @@ def provider_channels(config: BotConfig) -> list[Channel]:
         from channels.x import XChannel
 
         enabled.append(XChannel(section.x, public_url=public_url))
+    if section.whatsapp.enabled:
+        from channels.whatsapp import WhatsappChannel
+
+        enabled.append(WhatsappChannel(section.whatsapp, public_url=public_url))
+    if section.kakao.enabled:
+        from channels.kakao import KakaoChannel
+
+        enabled.append(KakaoChannel(section.kakao, public_url=public_url))
+    if section.email.enabled:
+        from channels.mail import EmailChannel
+
+        enabled.append(EmailChannel(section.email, public_url=public_url))
     if section.slack.enabled:
         from channels.slack import SlackChannel
 

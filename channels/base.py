@@ -71,6 +71,9 @@ class InboundMessage:
     # Seen by everyone (an X mention): answered in public only with the reference and an invitation
     # to continue privately; everything else goes to the sender privately.
     public: bool = False
+    # The ticket the provider's thread names (an e-mail's subject or In-Reply-To): the message joins
+    # it when it is this citizen's, whatever their latest ticket is.
+    reference: str | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,12 @@ class OutboundMessage:
     # For a staff channel (the Slack desk): what to show (channels/desk.py), which the adapter
     # renders; `text` is the plain fallback.
     desk: DeskItem | None = None
+    # Which notice of router/notices.yaml this is ("received", "staff_reply", "resolved", ...; "answer"
+    # for an FAQ answer), and the values it was filled with ("reference", "department", "due",
+    # "status", "text"): a door that may only push approved templates (WhatsApp outside its 24 hours)
+    # or only some notices (Kakao's paid Event API) decides with these. None: a plain reply.
+    notice: str | None = None
+    variables: dict[str, str] | None = None
 
     def to_payload(self) -> dict[str, Any]:
         """The JSON kept in the outbox row."""
@@ -103,6 +112,8 @@ class OutboundMessage:
             buttons=tuple(Button(**b) for b in payload.get("buttons", ())),
             reply_to=payload.get("reply_to"),
             desk=desk_from_json(payload["desk"]) if payload.get("desk") else None,
+            notice=payload.get("notice"),
+            variables=payload.get("variables"),
         )
 
 

@@ -55,6 +55,7 @@ class MemoryChannel(Channel):
         command: Command | None = None,
         public: bool = False,
         reply_to: str | None = None,
+        reference: str | None = None,
     ) -> Receipt:
         """Deliver a citizen's message as a provider would (give `message_id` to replay one)."""
         message = InboundMessage(
@@ -68,6 +69,7 @@ class MemoryChannel(Channel):
             command=command,
             public=public,
             reply_to=reply_to,
+            reference=reference,
         )
         return await self.inbound(message)
 

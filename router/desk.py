@@ -162,16 +162,18 @@ class Desk:
             if ticket.status == TicketStatus.CLOSED:
                 raise DeskError(f"ticket {ticket.reference} is closed; reopen it first")
             await self._start_work(session, ticket, staff, now)
-            body = self.lifecycle.render_notice(ticket, "staff_reply", text=text)
+            variables = self.lifecycle.notice_values(ticket, text=text)
             await send_to_citizen(
                 session,
                 contact,
-                body,
+                self.lifecycle.notices.render("staff_reply", ticket.language, **variables),
                 ticket=ticket,
                 author=staff.actor,
                 author_name=staff.name,
                 now=now,
                 desk_source=source,
+                notice="staff_reply",
+                variables=variables,
             )
             await self._event(session, ticket, staff, "reply", text=text)
             if self.lifecycle.desk_feed is not None and source is None:
@@ -306,6 +308,8 @@ class Desk:
                 author=staff.actor,
                 author_name=staff.name,
                 now=now,
+                notice="answer",
+                variables={"text": text},
             )
             await self._event(session, ticket, staff, "review_sent", entry=ticket.faq_entry, text=text)
             if self.learning is not None:

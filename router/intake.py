@@ -225,7 +225,8 @@ class Router:
         reference = status_question(message.text)
         if reference is not None:
             return await step.status(reference)
-        latest = await data.latest_ticket_of(session, contact_id=data.id_of(contact))
+        latest = await self._thread_ticket(session, contact, message.reference)
+        latest = latest or await data.latest_ticket_of(session, contact_id=data.id_of(contact))
         if message.command == "status":
             # "/status" without a reference: the latest ticket, if there is one.
             return await step.status(latest.reference) if latest else await step.command("help")
@@ -300,6 +301,14 @@ class Router:
                 kept.append({**vars(attachment), "media_id": media.id})
             stored.attachments = kept
         return stored
+
+    @staticmethod
+    async def _thread_ticket(session: Session, contact: Contact, reference: str | None) -> Ticket | None:
+        """The ticket a provider's thread names (an e-mail's reply), when it is this contact's."""
+        if reference is None:
+            return None
+        ticket = await data.get_ticket(session, reference=reference)
+        return ticket if ticket is not None and ticket.contact_id == contact.id else None
 
     async def _reference_of(self, session: Session, message: Message) -> str | None:
         if message.ticket_id is None:
@@ -483,7 +492,16 @@ class _Step:
                 },
             )
             text = lifecycle.answer_text(answer, language)
-            await send_to_citizen(self.session, self.contact, text, ticket=ticket, author=BOT, now=now)
+            await send_to_citizen(
+                self.session,
+                self.contact,
+                text,
+                ticket=ticket,
+                author=BOT,
+                now=now,
+                notice="answer",
+                variables={"text": answer},
+            )
         elif decision.review is not None:
             ticket.due_at = lifecycle.calendar.same_day_due(now)
             await lifecycle.change_status(

@@ -155,21 +155,33 @@ class Lifecycle:
         text: str = "",
         buttons: Sequence[Button] = (),
     ) -> None:
-        body = self.render_notice(ticket, notice, text=text)
-        await send_to_citizen(session, contact, body, ticket=ticket, author=BOT, now=now, buttons=buttons)
+        variables = self.notice_values(ticket, text=text)
+        await send_to_citizen(
+            session,
+            contact,
+            self.notices.render(notice, ticket.language, **variables),
+            ticket=ticket,
+            author=BOT,
+            now=now,
+            buttons=buttons,
+            notice=notice,
+            variables=variables,
+        )
 
     def render_notice(self, ticket: Ticket, notice: str, *, text: str = "") -> str:
         """A notice about this ticket in the ticket's language."""
+        return self.notices.render(notice, ticket.language, **self.notice_values(ticket, text=text))
+
+    def notice_values(self, ticket: Ticket, *, text: str = "") -> dict[str, str]:
+        """What a notice about this ticket is filled with, in the ticket's language."""
         department = self.departments.get(ticket.department or "")
-        return self.notices.render(
-            notice,
-            ticket.language,
-            reference=ticket.reference,
-            department=department.display_name(ticket.language) if department else "",
-            due=self.notices.due(ticket.due_at, ticket.language) if ticket.due_at else "",
-            status=self.notices.status_name(ticket.status, ticket.language),
-            text=text,
-        )
+        return {
+            "reference": ticket.reference,
+            "department": department.display_name(ticket.language) if department else "",
+            "due": self.notices.due(ticket.due_at, ticket.language) if ticket.due_at else "",
+            "status": self.notices.status_name(ticket.status, ticket.language),
+            "text": text,
+        }
 
     def faq_answer(self, entry: FaqEntry, language: str) -> str | None:
         """An entry's answer in the language, else the city's default language, English or Korean."""

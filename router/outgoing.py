@@ -23,11 +23,14 @@ async def send_to_citizen(
     buttons: Sequence[Button] = (),
     reply_to: str | None = None,
     desk_source: str | None = None,
+    notice: str | None = None,
+    variables: dict[str, str] | None = None,
 ) -> Message:
     """Store an outgoing message and queue it on the contact's channel, in the caller's transaction.
     `reply_to` answers a provider's message in place (on X: a public reply to that post);
     `desk_source` is the staff message in the desk this reply came from (its delivery is marked
-    there)."""
+    there); `notice` and `variables` say which notice `text` is and what filled it (the ticket's
+    reference is always among them)."""
     message = await data.add_message(
         session,
         message=Message(
@@ -54,6 +57,8 @@ async def send_to_citizen(
         idempotency_key=key,
         buttons=tuple(buttons),
         reply_to=reply_to,
+        notice=notice,
+        variables={**(variables or {}), "reference": ticket.reference} if ticket else variables,
     )
     await data.queue_outgoing(
         session,

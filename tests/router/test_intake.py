@@ -125,6 +125,43 @@ async def test_a_later_message_joins_the_open_ticket(city: City) -> None:
     assert texts == ["우리 집 앞 가로등이 꺼졌어요", "사진도 보내드릴게요. 3일째 꺼져 있어요"]
 
 
+async def test_a_message_naming_its_ticket_joins_that_ticket_not_the_latest(city: City) -> None:
+    """A provider's thread (an e-mail's subject or In-Reply-To) names the ticket; the router follows
+    it when the ticket is the sender's, and ignores it when it is someone else's."""
+    bot, memory = city
+    older = await memory.push("우리 집 앞 가로등이 꺼졌어요")
+    await memory.pop()
+    newer = await memory.push("여권 발급은 어디서 하나요?")  # an FAQ answer: the latest ticket now
+    await memory.pop()
+    assert older.reference != newer.reference
+    joined = await memory.push("어제부터는 옆 가로등도 깜빡거립니다", reference=older.reference)
+    assert joined.reference == older.reference
+    assert (await memory.pop()).text == f"접수번호 {older.reference}에 추가했습니다. 담당 부서에 전달됩니다."
+
+    other = await memory.push("쓰레기가 길에 쌓여 있어요", sender="citizen-2", reference=older.reference)
+    await memory.pop()
+    assert other.reference not in (older.reference, None)
+    ticket = await ticket_of(bot, older.reference)
+    texts = [m.text for m in await messages_of(bot, ticket) if m.direction == Direction.IN]
+    assert texts == ["우리 집 앞 가로등이 꺼졌어요", "어제부터는 옆 가로등도 깜빡거립니다"]
+
+
+async def test_what_goes_out_says_which_notice_it_is_and_what_filled_it(city: City) -> None:
+    """Doors that may push only approved templates (WhatsApp) or some notices (Kakao) read these."""
+    _, memory = city
+    forwarded = await memory.push("The streetlight in front of my house has been broken for a week")
+    notice = await memory.pop()
+    assert notice.notice == "forwarded"
+    assert notice.variables is not None and notice.variables["reference"] == forwarded.reference
+    assert notice.variables["department"] == "Transport and Roads" and notice.variables["due"]
+    answered = await memory.push("How do I throw away a sofa?", sender="citizen-2")
+    answer = await memory.pop()
+    assert answer.notice == "answer" and answer.variables is not None
+    assert answer.variables["reference"] == answered.reference
+    assert answer.variables["text"].startswith("Register bulky waste")
+    assert answer.to_payload() == type(answer).from_payload(answer.to_payload()).to_payload()
+
+
 async def test_an_faq_question_during_an_open_ticket_is_still_answered(city: City) -> None:
     _, memory = city
     first = await memory.push("우리 집 앞 가로등이 꺼졌어요")
