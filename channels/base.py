@@ -224,6 +224,10 @@ ConversationSource = Callable[[str, str], Awaitable[Sequence[ConversationItem]]]
 @dataclass(frozen=True)
 class SendResult:
     provider_message_id: str | None = None
+    # How the provider took it, where a door has several ways that cost or behave differently
+    # (Kakao: in the skill's answer, by callback, through the paid Event API, or held for the next
+    # answer; WhatsApp: free text or an approved template). Counted per channel in /metrics.
+    route: str | None = None
 
 
 class SendError(Exception):

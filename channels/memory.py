@@ -38,6 +38,7 @@ class MemoryChannel(Channel):
         self.sent: list[OutboundMessage] = []
         # Failures to play, in order, before sends succeed again: "transient" or "permanent".
         self.failures: list[str] = []
+        self.route: str | None = None  # the way each send "went", for doors that have several
         self.retry_after = 0.01  # what a transient failure asks for
         # Files the "provider" holds, by URL, and failures to play when fetching them (as above).
         self.files: dict[str, tuple[bytes, str]] = {}
@@ -89,7 +90,7 @@ class MemoryChannel(Channel):
             raise TransientSendError("the provider is down", retry_after=self.retry_after)
         self.sent.append(message)
         self._outbox.put_nowait(message)
-        return SendResult(provider_message_id=f"out-{len(self.sent)}")
+        return SendResult(provider_message_id=f"out-{len(self.sent)}", route=self.route)
 
     def send_cost(self, message: OutboundMessage) -> int:
         return 1 + len(message.text) // 1000  # a stand-in for SMS segments: long texts cost more

@@ -63,7 +63,9 @@ class Dispatcher:
         # sends would otherwise queue one write transaction each behind the intakes.
         self._outcomes = GroupCommit(db)
         # For the operator's metrics: (channel, "sent" | "retried" | "failed") after each attempt.
+        # ... and (channel, route) after a send the channel says went one of its several ways.
         self.observers: list[Callable[[str, str], None]] = []
+        self.route_observers: list[Callable[[str, str], None]] = []
         self._wakes = {name: asyncio.Event() for name in self.channels}
         self._overall = {
             name: Pacer(ch.rate_limit.per_second) for name, ch in channels.items() if ch.rate_limit.per_second
@@ -264,6 +266,9 @@ class Dispatcher:
             )
             channel.on_sent(message)
             self._observe(row.channel, "sent")
+            if result.route is not None:
+                for observer in self.route_observers:
+                    observer(row.channel, result.route)
             if self.on_sent is not None:
                 try:
                     await self.on_sent(row)

@@ -55,6 +55,13 @@ class Metrics:
             ["channel", "result"],
             registry=self.registry,
         )
+        self.routes = Counter(
+            f"{PREFIX}_sent_by_route",
+            "Messages sent, by channel and the way the provider took them, for doors with several "
+            "(kakao: answer, callback, event, held; whatsapp: text, template)",
+            ["channel", "route"],
+            registry=self.registry,
+        )
         self.faq_reloads = Counter(
             f"{PREFIX}_faq_reloads",
             "FAQ reloads after an edit, by result (ok: in use; failed: the last good FAQ kept)",
@@ -79,6 +86,9 @@ class Metrics:
 
     def send(self, channel: str, result: str) -> None:
         self.sends.labels(channel, result).inc()
+
+    def sent_by_route(self, channel: str, route: str) -> None:
+        self.routes.labels(channel, route).inc()
 
     def faq_reload(self, ok: bool) -> None:
         self.faq_reloads.labels("ok" if ok else "failed").inc()

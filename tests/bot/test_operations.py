@@ -94,6 +94,19 @@ async def test_metrics_count_each_message_by_channel_and_decision(served: Served
     assert sample(sent, "city_intake_outbox", channel="memory", state="sending") is None
     assert sample(sent, "city_intake_outbox_oldest_pending_seconds", channel="memory") == 0
     assert sample(sent, "city_intake_sends_total", channel="memory", result="sent") == 2
+    assert sample(sent, "city_intake_sent_by_route_total", channel="memory", route="event") is None
+    # A door that sends several ways (Kakao's paid Event API) has each way counted.
+    memory.route = "event"
+    await memory.push("How do I throw away a sofa?", sender="+821055556666")
+    await memory.pop()
+    for _ in range(100):
+        routed = sample(
+            await scrape(client), "city_intake_sent_by_route_total", channel="memory", route="event"
+        )
+        if routed == 1:
+            break
+        await asyncio.sleep(0.05)
+    assert routed == 1
     # Nothing personal anywhere: not the number, not the words, not the reference.
     assert "+8210" not in sent and "sofa" not in sent and "2026-0000" not in sent
 
