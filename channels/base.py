@@ -206,7 +206,11 @@ class ChannelHost(Protocol):
 
     async def recall(self, channel: str, name: str) -> str | None: ...
 
-    async def remember(self, channel: str, name: str, value: str) -> None: ...
+    async def remember(self, channel: str, name: str, value: str) -> None:
+        """Keep `value` under `name` (up to 255 characters; the value any length). A name that starts
+        with `citizen:` (CITIZEN_MEMORY) holds something about one citizen (their address, their
+        words): the retention purge forgets it `router.retention.days` after it was last written."""
+        ...
 
     async def lead(self, job: str) -> bool:
         """Whether this instance should run `job` now (a poller): of several instances on one
@@ -228,6 +232,9 @@ class SendResult:
     # (Kakao: in the skill's answer, by callback, through the paid Event API, or held for the next
     # answer; WhatsApp: free text or an approved template). Counted per channel in /metrics.
     route: str | None = None
+
+
+CITIZEN_MEMORY = "citizen:"  # the prefix of a memory about one citizen (ChannelHost.remember)
 
 
 class SendError(Exception):

@@ -36,7 +36,7 @@ async def _purge(config: BotConfig, base_dir: Path) -> int:
         await bot.db.close()
     print(
         f"purged what is older than {days:g} days: tickets {purged.tickets}, "
-        f"messages {purged.messages}, contacts {purged.contacts}"
+        f"messages {purged.messages}, contacts {purged.contacts}, channel memories {purged.memories}"
     )
     return 0
 

@@ -107,12 +107,13 @@ class Sweeper:
 
     async def _run_purge(self) -> None:
         purged = await self._guarded(self._purging, "retention purge", self.purge_once)
-        if purged and (purged.tickets or purged.messages or purged.contacts):
+        if purged and (purged.tickets or purged.messages or purged.contacts or purged.memories):
             log.info(
-                "retention: purged %d tickets, %d messages, %d contacts",
+                "retention: purged %d tickets, %d messages, %d contacts, %d channel memories",
                 purged.tickets,
                 purged.messages,
                 purged.contacts,
+                purged.memories,
             )
 
     async def purge_once(self, progress: Callable[[int, int], None] | None = None) -> retention.Purged:

@@ -6,7 +6,7 @@ import enum
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, LargeBinary, Text, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -269,12 +269,17 @@ class RoutingExample(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+CITIZEN_MEMORY = "citizen:"  # a channel memory's name prefix for what it keeps about one citizen
+
+
 class ChannelCursor(SQLModel, table=True):
-    """Where a polling channel has read up to (X's since_id), so a restart neither misses nor repeats."""
+    """What a channel remembers (channels.base.ChannelHost): where a poller has read up to (X's
+    since_id), so a restart neither misses nor repeats; a door's memory about one citizen (names
+    starting `citizen:`, forgotten with the retention purge)."""
 
     channel: str = Field(primary_key=True, max_length=32)
-    name: str = Field(primary_key=True, max_length=64)
-    value: str = Field(max_length=255)
+    name: str = Field(primary_key=True, max_length=255)
+    value: str = Field(sa_column=Column(Text, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

@@ -21,6 +21,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store.db import Database
 from store.models import (
+    CITIZEN_MEMORY,
+    ChannelCursor,
     Contact,
     FaqLabel,
     Media,
@@ -58,10 +60,14 @@ class Purged:
     tickets: int = 0
     messages: int = 0
     contacts: int = 0
+    memories: int = 0  # a door's memories about one citizen (channel memory named `citizen:...`)
 
     def __add__(self, other: Purged) -> Purged:
         return Purged(
-            self.tickets + other.tickets, self.messages + other.messages, self.contacts + other.contacts
+            self.tickets + other.tickets,
+            self.messages + other.messages,
+            self.contacts + other.contacts,
+            self.memories + other.memories,
         )
 
 
@@ -86,6 +92,9 @@ async def purge_expired(
             progress(total.tickets, 0)  # how many there are is not counted beforehand
         if not (purged.tickets or purged.messages):
             break
+    if going_on():
+        async with db.transaction() as session:
+            total += Purged(memories=await purge_citizen_memories(session, before=before))
     after = 0
     while going_on():
         async with db.session() as session:
@@ -186,6 +195,17 @@ async def purge_contacts(session: AsyncSession, *, contact_ids: list[int], now: 
             .values(address=literal("purged:") + cast(Contact.id, String), display_name=None, purged_at=now)
         )
     return len(chosen)
+
+
+async def purge_citizen_memories(session: AsyncSession, *, before: datetime) -> int:
+    """Forget what doors remember about one citizen (an e-mail thread's subject, when they last
+    wrote on WhatsApp, notices held for Kakao) when it was last written before `before`."""
+    result = await session.exec(
+        delete(ChannelCursor).where(
+            col(ChannelCursor.name).startswith(CITIZEN_MEMORY), col(ChannelCursor.updated_at) < before
+        )
+    )
+    return int(result.rowcount or 0)
 
 
 def _chunks(ids: list[int | None]) -> list[list[int]]:

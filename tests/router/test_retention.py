@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlmodel import select
 
 from bot import build
+from channels.base import CITIZEN_MEMORY
 from channels.memory import MemoryChannel
 from router import Staff
 from store import Database, Outbox, TicketStatus, data, retention
@@ -45,12 +46,17 @@ async def test_years_after_closing_the_words_and_address_are_gone_and_the_statis
     reference = await _resolved_rated_and_closed(city, clock)
     assert bot.config.router.retention.days == 1095  # the shipped config.yaml
 
+    # What doors remember about a citizen goes as long after it was last written; a cursor stays.
+    await bot.host.remember("email", f"{CITIZEN_MEMORY}thread:2026-000001", '{"subject": "Mr Kim"}')
+    await bot.host.remember("email", "uid", "1700000000:42")
     clock.now += timedelta(days=1094)
     assert await bot.sweeper.purge_once() == retention.Purged()  # not yet
     clock.now += timedelta(days=2)
     purged = await bot.sweeper.purge_once()
 
-    assert (purged.tickets, purged.contacts) == (1, 1) and purged.messages >= 6
+    assert (purged.tickets, purged.contacts, purged.memories) == (1, 1, 1) and purged.messages >= 6
+    assert await bot.host.recall("email", f"{CITIZEN_MEMORY}thread:2026-000001") is None
+    assert await bot.host.recall("email", "uid") == "1700000000:42"
     view = await bot.desk.show(reference)
     assert {m.text for m in view.messages} == {""}
     assert view.contact.address == f"purged:{view.contact.id}"

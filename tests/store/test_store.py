@@ -23,12 +23,12 @@ async def test_migrations_build_exactly_the_models(database: Database) -> None:
             lambda sync: compare_metadata(MigrationContext.configure(sync), SQLModel.metadata)
         )
     assert diff == []
-    assert await database.current_revision() == "0007"
+    assert await database.current_revision() == "0008"
 
 
 async def test_upgrade_twice_is_harmless(database: Database) -> None:
     await database.upgrade()
-    assert await database.current_revision() == "0007"
+    assert await database.current_revision() == "0008"
 
 
 async def _contact_and_ticket(db: Database, *, address: str = "+821012345678") -> tuple[int, int]:
@@ -340,3 +340,10 @@ async def test_a_row_put_back_after_a_failed_attempt_is_not_unsure(database: Dat
             s, channels=["sms"], now=T0, lease=lease, limit=10, claimed_by="a:1"
         )
     assert again.attempts == 2 and again.unsure_since is None
+
+
+def test_channels_and_the_store_agree_on_what_names_a_citizen_memory() -> None:
+    from channels.base import CITIZEN_MEMORY as channels_prefix
+    from store.models import CITIZEN_MEMORY as store_prefix
+
+    assert channels_prefix == store_prefix == "citizen:"
