@@ -184,6 +184,7 @@ async def build(
     router.on_intake(metrics.intake)
     dispatcher.observers.append(metrics.send)
     dispatcher.route_observers.append(metrics.sent_by_route)
+    host.sent_observers.append(metrics.answered)
     knowledge.observers.append(metrics.faq_reload)
     sweeper = Sweeper(db, lifecycle, learning=learning)
     parts = (desk, dispatcher, media, sweeper, host, adapters, media_links, metrics)

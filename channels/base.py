@@ -74,6 +74,10 @@ class InboundMessage:
     # The ticket the provider's thread names (an e-mail's subject or In-Reply-To): the message joins
     # it when it is this citizen's, whatever their latest ticket is.
     reference: str | None = None
+    # The provider holds its request open for the city's answer (a Kakao skill call) this many
+    # seconds: the replies intake queues come back in the `Receipt` and wait that long for the
+    # channel to say it gave them (`ChannelHost.answered`) before the dispatcher sends them itself.
+    answer_window_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,8 @@ class Receipt:
 
     duplicate: bool
     reference: str | None = None
+    # For a message with `answer_window_seconds`: what the city answered, to give in the response.
+    replies: tuple[OutboundMessage, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -210,6 +216,11 @@ class ChannelHost(Protocol):
         """Keep `value` under `name` (up to 255 characters; the value any length). A name that starts
         with `citizen:` (CITIZEN_MEMORY) holds something about one citizen (their address, their
         words): the retention purge forgets it `router.retention.days` after it was last written."""
+        ...
+
+    async def answered(self, channel: str, keys: Sequence[str], *, route: str = "answer") -> None:
+        """The replies with these idempotency keys (from a `Receipt`) reached the citizen in the
+        provider's response: they are sent, and the dispatcher does not send them again."""
         ...
 
     async def lead(self, job: str) -> bool:

@@ -42,12 +42,9 @@ class KakaoConfig(BaseModel):
         default_factory=lambda: ["staff_reply", "answer", "resolved", "late", "reopened"]
     )
     rate_limit: RateLimitConfig = Field(default_factory=lambda: RateLimitConfig(per_second=10.0))
-    # The skill must answer within 5 seconds; what is not ready by then goes to the callback URL
-    # (when Kakao gave one) or through the Event API.
+    # The skill must answer within 5 seconds. When the message is not taken in by this time and Kakao
+    # gave a callback URL, the skill answers `useCallback` and POSTs the answer there once it is.
     answer_within_seconds: float = Field(default=3.5, gt=0, lt=5)
-    # After the first reply, how long to wait for the others the same message caused (the router
-    # queues one or two replies in one transaction; the dispatcher sends them one after another).
-    quiet_seconds: float = Field(default=0.2, ge=0, le=1)
     # A callback URL is good for one minute: what is ready within this many seconds goes there.
     callback_within_seconds: float = Field(default=55.0, gt=0, lt=60)
     # Kakao retries a skill call that timed out: the same utterance from the same user in the same
@@ -56,8 +53,15 @@ class KakaoConfig(BaseModel):
     timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     # Said at once when the answer is not ready in time (Kakao shows nothing else meanwhile).
     pending_text: str = "접수 중입니다. 곧 답변드리겠습니다. / Received; we will reply shortly."
+    # Said through the callback when the message could not be stored after all (the citizen resends).
+    failed_text: str = (
+        "죄송합니다. 메시지를 받지 못했습니다. 다시 보내 주세요. / Sorry, your message did not reach us; "
+        "please send it again."
+    )
     # The answer to Kakao's retry of a message already taken in; {reference} is its ticket.
-    duplicate_text: str = "이미 접수되었습니다 (접수번호 {reference}). / Already received (ticket {reference})."
+    duplicate_text: str = (
+        "이미 접수되었습니다 (접수번호 {reference}). / Already received (ticket {reference})."
+    )
     # Under an automatic FAQ answer: the way to a person (the router takes "0" in every language).
     answer_quick_replies: list[QuickReplyConfig] = Field(
         default_factory=lambda: [QuickReplyConfig(label="상담원 연결", value="0")]

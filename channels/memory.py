@@ -57,6 +57,7 @@ class MemoryChannel(Channel):
         public: bool = False,
         reply_to: str | None = None,
         reference: str | None = None,
+        answer_window_seconds: float | None = None,
     ) -> Receipt:
         """Deliver a citizen's message as a provider would (give `message_id` to replay one)."""
         message = InboundMessage(
@@ -71,6 +72,7 @@ class MemoryChannel(Channel):
             public=public,
             reply_to=reply_to,
             reference=reference,
+            answer_window_seconds=answer_window_seconds,
         )
         return await self.inbound(message)
 

@@ -7,7 +7,7 @@ Channels never touch the store (DESIGN.md); this is the narrow door they use ins
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from channels.base import DeliveryReport, InboundMessage, Receipt, StaffAction, StaffResult
@@ -26,6 +26,8 @@ class RouterHost:
         self.desk = desk
         self.db: Database = router.db
         self.clock = clock
+        # (channel, route) for each reply a channel gave in its provider's response (the metrics).
+        self.sent_observers: list[Callable[[str, str], None]] = []
 
     async def intake(self, message: InboundMessage) -> Receipt:
         return await self.router.intake(message)
@@ -74,6 +76,15 @@ class RouterHost:
     async def remember(self, channel: str, name: str, value: str) -> None:
         async with self.db.transaction() as session:
             await data.remember(session, channel=channel, name=name, value=value, at=self.clock())
+
+    async def answered(self, channel: str, keys: Sequence[str], *, route: str = "answer") -> None:
+        async with self.db.transaction() as session:
+            count = await data.mark_answered(
+                session, channel=channel, keys=keys, provider_message_id=route, now=self.clock()
+            )
+        for _ in range(count):
+            for observer in self.sent_observers:
+                observer(channel, route)
 
     async def lead(self, job: str) -> bool:
         return await self.db.lead(job)

@@ -21,13 +21,14 @@ everything else goes to the sender privately.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from channels.base import InboundMessage, Receipt
+from channels.base import InboundMessage, OutboundMessage, Receipt
 from channels.desk import Suggestion
 from knowledge import KnowledgeHolder, detect_language
 from router.decision import Decision, Rules, decide_message
@@ -194,6 +195,16 @@ class Router:
         inbound = await self._store_inbound(session, contact, message, language)
         step = _Step(self, session, contact, inbound, now)
         receipt = await self._handle(session, step, message, decision, language)
+        if message.answer_window_seconds is not None:
+            # The provider waits for the answer: the channel gives these replies in its response.
+            payloads = await data.hold_replies(
+                session,
+                contact_id=data.id_of(contact),
+                after_message_id=data.id_of(inbound),
+                until=now + timedelta(seconds=message.answer_window_seconds),
+            )
+            replies = tuple(OutboundMessage.from_payload(payload) for payload in payloads)
+            receipt = dataclasses.replace(receipt, replies=replies)
         desk_feed = self.lifecycle.desk_feed
         if desk_feed is not None and inbound.ticket_id is not None and not step.created:
             # A later message on a ticket a department has: into the ticket's thread.

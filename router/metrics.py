@@ -90,6 +90,11 @@ class Metrics:
     def sent_by_route(self, channel: str, route: str) -> None:
         self.routes.labels(channel, route).inc()
 
+    def answered(self, channel: str, route: str) -> None:
+        """A reply given in the provider's own response (a Kakao skill's answer): sent that way."""
+        self.send(channel, "sent")
+        self.sent_by_route(channel, route)
+
     def faq_reload(self, ok: bool) -> None:
         self.faq_reloads.labels("ok" if ok else "failed").inc()
 

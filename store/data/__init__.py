@@ -41,6 +41,8 @@ from store.data.outbox import (
     count_outbox,
     finish_outbox,
     get_outbox,
+    hold_replies,
+    mark_answered,
     next_outbox_time,
     opted_out,
     queue_outgoing,

@@ -11,7 +11,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store.data.common import insert_row
-from store.models import Contact, Outbox, OutboxStatus
+from store.models import Contact, Message, Outbox, OutboxStatus
 
 # What a provider says last about a message; an earlier step reported late never replaces it.
 FINAL_DELIVERY_STATUSES = frozenset({"delivered", "undelivered", "failed", "read"})
@@ -41,6 +41,51 @@ async def queue_outgoing(
         created_at=now,
     )
     return await insert_row(session, row)
+
+
+async def hold_replies(
+    session: AsyncSession, *, contact_id: int, after_message_id: int, until: datetime
+) -> list[dict[str, Any]]:
+    """The messages queued to a contact after its message `after_message_id` (in this transaction:
+    the replies to it), held back from the dispatcher until `until`; their payloads, in order."""
+    replies = select(Message.id).where(
+        col(Message.contact_id) == contact_id, col(Message.id) > after_message_id
+    )
+    rows = (
+        await session.exec(
+            select(Outbox.id, Outbox.payload)
+            .where(col(Outbox.message_id).in_(replies), col(Outbox.status) == OutboxStatus.PENDING)
+            .order_by(col(Outbox.id))
+        )
+    ).all()
+    if rows:
+        await session.exec(
+            update(Outbox)
+            .where(col(Outbox.id).in_([row_id for row_id, _ in rows]))
+            .values(next_attempt_at=until)
+            .execution_options(synchronize_session=False)
+        )
+    return [payload for _, payload in rows]
+
+
+async def mark_answered(
+    session: AsyncSession, *, channel: str, keys: Collection[str], provider_message_id: str, now: datetime
+) -> int:
+    """Record held replies as sent in the provider's own response; how many were still waiting (a
+    row the dispatcher took meanwhile is its to finish)."""
+    if not keys:
+        return 0
+    result = await session.exec(
+        update(Outbox)
+        .where(
+            col(Outbox.channel) == channel,
+            col(Outbox.idempotency_key).in_(list(keys)),
+            col(Outbox.status) == OutboxStatus.PENDING,
+        )
+        .values(status=OutboxStatus.SENT, sent_at=now, provider_message_id=provider_message_id)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)
 
 
 async def claim_outbox(

@@ -6,10 +6,11 @@ import asyncio
 from datetime import timedelta
 
 import pytest
+from sqlmodel import select
 
 from bot import Bot
 from channels.memory import MemoryChannel
-from store import Direction, Message, Ticket, TicketEvent, TicketStatus, data
+from store import Direction, Message, Outbox, OutboxStatus, Ticket, TicketEvent, TicketStatus, data
 from tests.conftest import FakeClock
 
 City = tuple[Bot, MemoryChannel]
@@ -160,6 +161,36 @@ async def test_what_goes_out_says_which_notice_it_is_and_what_filled_it(city: Ci
     assert answer.variables["reference"] == answered.reference
     assert answer.variables["text"].startswith("Register bulky waste")
     assert answer.to_payload() == type(answer).from_payload(answer.to_payload()).to_payload()
+
+
+async def test_a_provider_that_waits_gets_the_replies_in_the_receipt_and_they_go_once(
+    city: City, clock: FakeClock
+) -> None:
+    """A Kakao skill call holds its request open for the answer: the replies come back in the
+    receipt, and the dispatcher leaves them alone for the window unless the channel never gave them."""
+    bot, memory = city
+    given = await memory.push("How do I throw away a sofa?", answer_window_seconds=5)
+    (answer,) = given.replies
+    assert answer.text.startswith("Register bulky waste") and answer.notice == "answer"
+    await bot.dispatcher.run_once()
+    assert memory.pending() == 0  # held for the channel's own response
+    await bot.host.answered("memory", [answer.idempotency_key])
+    clock.now += timedelta(seconds=6)
+    await bot.dispatcher.run_once()
+    assert memory.pending() == 0 and memory.sent == []  # given in the response: never sent again
+    async with bot.db.session() as s:
+        (row,) = await s.exec(select(Outbox).where(Outbox.idempotency_key == answer.idempotency_key))
+    assert (row.status, row.provider_message_id) == (OutboxStatus.SENT, "answer")
+
+    # The channel could not answer in time (its response was lost): the dispatcher sends them after.
+    lost = await memory.push("The streetlight in front of my house is broken", answer_window_seconds=5)
+    (notice,) = lost.replies
+    await bot.dispatcher.run_once()
+    assert memory.pending() == 0
+    clock.now += timedelta(seconds=6)
+    await bot.dispatcher.run_once()
+    assert (await memory.pop()).idempotency_key == notice.idempotency_key
+    assert (await memory.push("Thanks", message_id="late-retry", sender="citizen-9")).replies == ()
 
 
 async def test_an_faq_question_during_an_open_ticket_is_still_answered(city: City) -> None:
