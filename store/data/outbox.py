@@ -65,7 +65,7 @@ async def hold_replies(
             .values(next_attempt_at=until)
             .execution_options(synchronize_session=False)
         )
-    return [payload for _, payload in rows]
+    return [dict(payload) for _, payload in rows]
 
 
 async def mark_answered(
