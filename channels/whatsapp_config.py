@@ -25,8 +25,10 @@ class ContentTemplate(BaseModel):
 
     @model_validator(mode="after")
     def _known(self) -> ContentTemplate:
-        if not _CONTENT_SID.match(self.sid):
-            raise ValueError("a Content SID is HX followed by 32 hex digits (Twilio console, Content Template Builder)")
+        if self.sid and not _CONTENT_SID.match(self.sid):  # empty: not approved yet, no template
+            raise ValueError(
+                "a Content SID is HX followed by 32 hex digits (Twilio console, Content Template Builder)"
+            )
         unknown = [name for name in self.variables if name not in VARIABLES]
         if unknown:
             raise ValueError(f"unknown template variable {', '.join(unknown)}; use {', '.join(VARIABLES)}")
@@ -49,14 +51,18 @@ class WhatsappConfig(BaseModel):
     # Outside the 24 hours after the citizen's last message only an approved template may go: the
     # notice's name (router/notices.yaml, or "answer") -> its Content SID, or {sid, variables}.
     content_templates: dict[str, str | ContentTemplate] = Field(default_factory=dict)
+    # The largest photo the bot keeps (WhatsApp takes images up to 5 MB, video and documents up to 16 MB).
     max_media_bytes: int = Field(default=16 * 1024 * 1024, ge=1)
+    stop_words: list[str] = Field(default_factory=lambda: ["수신거부", "수신 거부"])  # besides Twilio's own
     status_callbacks: bool | None = None  # as for SMS: None asks only when public_url is https
     timeout_seconds: float = Field(default=15.0, gt=0, le=300)
 
     @model_validator(mode="after")
     def _complete_when_enabled(self) -> WhatsappConfig:
         for notice, template in list(self.content_templates.items()):
-            if isinstance(template, str):
+            if not (template if isinstance(template, str) else template.sid):
+                del self.content_templates[notice]  # "${WHATSAPP_TEMPLATE_...:-}" left empty: none yet
+            elif isinstance(template, str):
                 self.content_templates[notice] = ContentTemplate(sid=template)
         if self.enabled:
             if not self.account_sid or not self.auth_token:
@@ -72,5 +78,6 @@ class WhatsappConfig(BaseModel):
         return self
 
     def template_for(self, notice: str | None) -> ContentTemplate | None:
+        """The approved template for a notice (router/notices.yaml's name, or "answer"), if there is one."""
         found = self.content_templates.get(notice or "")
         return found if isinstance(found, ContentTemplate) else None

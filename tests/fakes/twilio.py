@@ -320,7 +320,10 @@ class FakeTwilio(RecordingServer):
         if refused := self._refusal(request, problems, code):
             return refused
         form = parse_qsl((await request.read()).decode(), keep_blank_values=True)
-        fields, media = dict(form), [value for key, value in form if key == "MediaUrl"]
+        return self._accept(dict(form), [value for key, value in form if key == "MediaUrl"])
+
+    def _accept(self, fields: dict[str, str], media: list[str]) -> web.Response:
+        """A send that passed the API's checks: refused for its recipient, or recorded (201)."""
         to, body = fields["To"], fields.get("Body", "")
         if not re.fullmatch(r"\+[1-9]\d{1,14}", to):
             return _error(400, ERR_INVALID_TO, f"The 'To' number {to} is not a valid phone number.")
