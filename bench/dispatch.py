@@ -1,7 +1,8 @@
 """How fast the dispatcher sends through each provider channel, against the channel's configured limit.
 
-    .venv/bin/python bench/dispatch.py [--only sms,telegram,x] [--sms 40] [--telegram 300] [--chats 100]
-                                       [--x 12]
+    .venv/bin/python bench/dispatch.py [--only sms,telegram,x,whatsapp,kakao,email] [--sms 40]
+                                       [--telegram 300] [--chats 100] [--x 12] [--whatsapp 200]
+                                       [--kakao 200] [--email 60]
 
 For each channel the real adapter (and the real SDK) talks to the stand-in for its provider that the
 tests use (tests/fakes/), with the rate limits of the shipped config.yaml. A burst of outgoing
@@ -38,16 +39,20 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from bench/: the project's packages live one level up
 
 import bot as bot_module  # noqa: E402
+from channels.kakao_config import KakaoConfig  # noqa: E402
 from channels.segments import sms_segments  # noqa: E402
 from channels.settings import RateLimitConfig  # noqa: E402
 from channels.sms_config import SmsConfig  # noqa: E402
 from channels.telegram_config import TelegramConfig  # noqa: E402
+from channels.whatsapp_config import ContentTemplate, WhatsappConfig  # noqa: E402
 from channels.x_config import XConfig  # noqa: E402
 from router.outgoing import send_to_citizen  # noqa: E402
 from server.config import load_config  # noqa: E402
 from store import OutboxStatus, StoreConfig, data, utcnow  # noqa: E402
+from tests.fakes.kakao import FakeKakao  # noqa: E402
 from tests.fakes.telegram import FakeTelegram  # noqa: E402
 from tests.fakes.twilio import FakeTwilio  # noqa: E402
+from tests.fakes.whatsapp import FakeWhatsapp  # noqa: E402
 from tests.fakes.x import FakeX  # noqa: E402
 
 # Seconds: the stand-in sees a send a little after the pacer released it, and that delay varies
@@ -178,6 +183,7 @@ async def burst(
     count: int,
     collect: Callable[[], list[Send]],
     folder: Path,
+    notice: str | None = None,
 ) -> Result:
     """Run the bot, send one message to warm up, then queue `count` messages to `recipients` in turn
     at once; wait until all are sent and read the burst's sends at the stand-in."""
@@ -192,10 +198,10 @@ async def burst(
     bot = await bot_module.build(config, base_dir=ROOT, webchat=False)
     async with bot.running(sweeps=False):
         # One message first, so the burst meets an open connection, as a running bot's would.
-        await _queue(bot, channel, [recipients[0]], texts[:1], 1)
+        await _queue(bot, channel, [recipients[0]], texts[:1], 1, notice)
         await _until(lambda: _all_sent(bot, channel, 1), timeout=90)
         warm = len(collect())
-        await _queue(bot, channel, recipients, texts, count)
+        await _queue(bot, channel, recipients, texts, count, notice)
         await _until(lambda: _all_sent(bot, channel, count + 1), timeout=count * 30 + 60)
     async with bot.db.session() as session:
         sent = await data.count_outbox(session, status=OutboxStatus.SENT, channel=channel) - 1
@@ -204,16 +210,32 @@ async def burst(
 
 
 async def _queue(
-    bot: bot_module.Bot, channel: str, recipients: list[str], texts: list[str], count: int
+    bot: bot_module.Bot,
+    channel: str,
+    recipients: list[str],
+    texts: list[str],
+    count: int,
+    notice: str | None = None,
 ) -> None:
-    """Queue `count` messages to `recipients` in turn in one transaction, as a busy morning would."""
+    """Queue `count` messages to `recipients` in turn in one transaction, as a busy morning would;
+    `notice`: as that notice (a staff reply), for doors that send notices their own way."""
     async with bot.db.transaction() as session:
         for n in range(count):
             contact = await data.get_or_create_contact(
                 session, channel=channel, address=recipients[n % len(recipients)]
             )
             text = texts[n % len(texts)]
-            await send_to_citizen(session, contact, text, ticket=None, author="bot", now=utcnow())
+            variables = {"reference": f"2026-{n:06d}", "text": text} if notice else None
+            await send_to_citizen(
+                session,
+                contact,
+                text,
+                ticket=None,
+                author="bot",
+                now=utcnow(),
+                notice=notice,
+                variables=variables,
+            )
     bot.lifecycle.outbox_written()  # after the commit: wake the dispatcher
 
 
@@ -296,17 +318,73 @@ async def bench_x(count: int, folder: Path) -> Result:
         )
 
 
+async def bench_whatsapp(count: int, folder: Path) -> Result:
+    """Status updates to citizens who wrote more than a day ago: each goes as its approved template."""
+    async with FakeWhatsapp() as fake:
+        sid = fake.approve("Ticket {{1}}: {{2}}")
+        section = WhatsappConfig(
+            enabled=True,
+            account_sid=fake.account_sid,
+            auth_token=fake.auth_token,
+            from_number="whatsapp:+15005550006",
+            api_base_url=fake.base_url,
+            content_templates={"staff_reply": ContentTemplate(sid=sid, variables=["reference", "text"])},
+        )
+        recipients = [f"whatsapp:+8210{5550000 + n:08d}" for n in range(max(1, count // 2))]
+        texts = ["교통도로과: 내일 오전에 수리할 예정입니다."]
+        return await burst(
+            "whatsapp",
+            section,
+            recipients,
+            texts,
+            count,
+            lambda: [Send(s.to, s.at, 1) for s in fake.sent],
+            folder,
+            notice="staff_reply",
+        )
+
+
+async def bench_kakao(count: int, folder: Path) -> Result:
+    """Staff replies pushed through the Event API (the paid, rate-limited way)."""
+    key, secret, event = "k" * 32, "bench-skill-secret-value", "city_status_update"
+    async with FakeKakao(
+        bot_id="bench-bot", rest_api_key=key, secret_header="X-Skill-Secret", skill_secret=secret, event=event
+    ) as fake:
+        section = KakaoConfig(
+            enabled=True,
+            skill_secret=secret,
+            bot_id="bench-bot",
+            rest_api_key=key,
+            event_name=event,
+            api_base_url=fake.base_url,
+        )
+        recipients = [f"bench-user-{n:04d}" for n in range(max(1, count // 2))]
+        texts = ["[2026-000123] 교통도로과: 내일 오전에 수리할 예정입니다."]
+        return await burst(
+            "kakao",
+            section,
+            recipients,
+            texts,
+            count,
+            lambda: [Send(e.users[0]["id"], e.at, 1) for e in fake.events],
+            folder,
+            notice="staff_reply",
+        )
+
+
 async def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--only", default="sms,telegram,x")
+    parser.add_argument("--only", default="sms,telegram,x,whatsapp,kakao")
     parser.add_argument("--sms", type=int, default=40, help="messages of 1-3 segments, two per number")
     parser.add_argument("--telegram", type=int, default=300)
     parser.add_argument("--chats", type=int, default=100, help="Telegram chats the messages go to")
     parser.add_argument(
         "--x", type=int, default=12, help="direct messages (X allows 100 posts in 15 minutes)"
     )
+    parser.add_argument("--whatsapp", type=int, default=200, help="template notices, two per citizen")
+    parser.add_argument("--kakao", type=int, default=200, help="Event API pushes, two per citizen")
     args = parser.parse_args()
     wanted = args.only.split(",")
     results: list[Result] = []
@@ -318,6 +396,10 @@ async def main() -> int:
             results.append(await bench_telegram(args.telegram, args.chats, folder))
         if "x" in wanted:
             results.append(await bench_x(args.x, folder))
+        if "whatsapp" in wanted:
+            results.append(await bench_whatsapp(args.whatsapp, folder))
+        if "kakao" in wanted:
+            results.append(await bench_kakao(args.kakao, folder))
     rows = [r.row() for r in results]
     headers = list(rows[0])
     widths = {h: max(len(h), *(len(row[h]) for row in rows)) for h in headers}

@@ -121,6 +121,7 @@ class Event:
     data: dict[str, Any]
     users: list[dict[str, str]]
     task_id: str
+    at: float = field(default_factory=time.monotonic)  # when it arrived (bench/dispatch.py paces by it)
 
     @property
     def text(self) -> str:
