@@ -18,15 +18,8 @@ from channels.base import OutboundMessage, PermanentSendError, SendError, button
 from channels.segments import sms_segments
 from channels.sms_config import SmsConfig
 from channels.splitting import split_text
-from channels.twilio_common import (
-    EMPTY_TWIML,
-    HELP_WORDS,
-    OPTED_OUT,
-    STOP_WORDS,
-    UNSTOP_WORDS,
-    TwilioChannel,
-    command_of,
-)
+from channels.twilio_common import EMPTY_TWIML, OPTED_OUT, TwilioChannel
+from channels.twilio_words import HELP_WORDS, STOP_WORDS, UNSTOP_WORDS, command_of
 
 __all__ = [
     "EMPTY_TWIML",

@@ -8,7 +8,8 @@ we give Twilio carries our idempotency key, so a report matches even if it overt
 
 Outbound: the async Twilio client. A subclass says how a text is cut into messages (`_parts`) and
 may add its provider's error codes (`_refusal`). Whether a send the process died in reached Twilio
-is asked of Twilio's message list (`find_sent`).
+is asked of Twilio's message list (`find_sent`, twilio_lookup.py). Media: twilio_media.py;
+Twilio's keywords (STOP, HELP...): twilio_words.py.
 """
 
 from __future__ import annotations
@@ -19,10 +20,9 @@ import contextvars
 import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from datetime import UTC, datetime
 from types import SimpleNamespace
-from typing import Any, ClassVar, Generic, NamedTuple, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
 import aiohttp
@@ -32,13 +32,11 @@ from twilio.base.exceptions import TwilioException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
-from yarl import URL
 
 from channels.base import (
     Attachment,
     BadRequest,
     ChannelHost,
-    Command,
     DeliveryReport,
     FetchedMedia,
     InboundMessage,
@@ -49,29 +47,19 @@ from channels.base import (
     SendResult,
     TransientSendError,
     WebhookChannel,
-    as_utc,
 )
 from channels.settings import RateLimitConfig
+from channels.twilio_lookup import matching, sent_to
+from channels.twilio_media import attachments_of, fetch_media
+from channels.twilio_media import retry_after as retry_after  # whatsapp.py takes it from here
+from channels.twilio_words import command_of
 
 log = logging.getLogger("channels.twilio")
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
-# Twilio's own keywords (it answers STOP itself and blocks later sends with error 21610); the
-# message still reaches us and the router records the choice. Matched on the whole message.
-STOP_WORDS = ("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT")
-UNSTOP_WORDS = ("START", "UNSTOP", "YES")
-HELP_WORDS = ("HELP", "INFO")
-
 OPTED_OUT = 21610
-_MAX_MEDIA = 10  # Twilio sends at most ten media per message
 _REMEMBERED_SENDS = 1000  # keys whose first parts went out, so a retry does not repeat them
-# find_sent: a message Twilio took after `since` may show a date_created a little before it (Twilio's
-# clock against ours; RFC 2822 dates in whole seconds). Short on purpose: the same text sent to the
-# same number by the row before, within this margin, would pass for this one.
-_CLOCK_SKEW = timedelta(seconds=10)
-_FIND_PAGE = 100  # messages a page when listing what went to one number
-_FIND_LIMIT = 1000  # ... and at most this many, newest first
 
 
 # The headers of the last Twilio response in this task: the SDK's exceptions drop them, and a 429's
@@ -79,42 +67,6 @@ _FIND_LIMIT = 1000  # ... and at most this many, newest first
 _response_headers: contextvars.ContextVar[list[CIMultiDictProxy[str]] | None] = contextvars.ContextVar(
     "twilio_response_headers", default=None
 )
-
-
-def command_of(text: str, extra_stop_words: Sequence[str] = ()) -> Command | None:
-    """Twilio's keyword meaning of a whole message: stop, unstop or help (None for anything else)."""
-    word = " ".join(text.split()).upper()
-    if word in STOP_WORDS or word in {" ".join(w.split()).upper() for w in extra_stop_words}:
-        return "stop"
-    if word in UNSTOP_WORDS:
-        return "unstop"
-    if word in HELP_WORDS:
-        return "help"
-    return None
-
-
-def retry_after(headers: CIMultiDictProxy[str] | None) -> float | None:
-    """A response's Retry-After in seconds (given as seconds or as a date), or None."""
-    value = headers.get("Retry-After") if headers else None
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
-    except (TypeError, ValueError):
-        return None
-
-
-class _Listed(NamedTuple):
-    """A message in Twilio's list, as find_sent compares it."""
-
-    at: datetime  # date_created, in whole seconds
-    order: int  # within one second: Twilio lists newest first, so the later listed, the older
-    body: str
-    sid: str
 
 
 async def _remember_headers(
@@ -255,27 +207,11 @@ class TwilioChannel(WebhookChannel, Generic[ConfigT]):
                 text=text,
                 provider_message_id=form["MessageSid"],
                 received_at=datetime.now(UTC),
-                attachments=self._attachments(form),
+                attachments=attachments_of(form),
                 raw={key: form[key] for key in form},  # every field that arrived, new ones included
                 command=command_of(text, self.config.stop_words),
             )
         ]
-
-    @staticmethod
-    def _attachments(form: MultiDict[str]) -> tuple[Attachment, ...]:
-        try:
-            count = int(form.get("NumMedia") or 0)
-        except ValueError as exc:
-            raise BadRequest("NumMedia is not a number") from exc
-        if not 0 <= count <= _MAX_MEDIA:
-            raise BadRequest(f"NumMedia {count} is outside 0..{_MAX_MEDIA}")
-        attachments = []
-        for index in range(count):
-            url = form.get(f"MediaUrl{index}")
-            if not url:
-                raise BadRequest(f"NumMedia is {count} but MediaUrl{index} is missing")
-            attachments.append(Attachment(url=url, content_type=form.get(f"MediaContentType{index}") or None))
-        return tuple(attachments)
 
     async def acknowledge(
         self, messages: Sequence[InboundMessage], receipts: Sequence[Receipt]
@@ -412,15 +348,9 @@ class TwilioChannel(WebhookChannel, Generic[ConfigT]):
             _response_headers.reset(token)
 
     async def find_sent(self, message: OutboundMessage, *, since: datetime) -> SendResult | None:
-        """Look in Twilio's list of messages to the recipient from our sender for those created since
-        the attempt began (less `_CLOCK_SKEW`) whose body is exactly what `send` would send, part by
-        part in order. Every part there: the first one's sid, as `send` returns it. Only the first
-        few: they are remembered, so the `send` that follows sends just the rest, and None is returned.
-
-        A text is matched, not a key (the list shows nothing of ours but the text), so a body Twilio
-        stores otherwise (a Messaging Service's link shortening or Smart Encoding may rewrite it; body
-        redaction blanks it) is not found, and the message goes again as before. A message of media
-        alone is matched by its empty body."""
+        """Whether `message` reached Twilio since the attempt began, by its text (twilio_lookup.py).
+        Every part there: the first one's sid, as `send` returns it. Only the first few: they are
+        remembered, so the `send` that follows sends just the rest, and None is returned."""
         client = self._client
         if client is None:
             raise TransientSendError(f"the {self.label} channel is not running")
@@ -429,22 +359,11 @@ class TwilioChannel(WebhookChannel, Generic[ConfigT]):
         if not parts and not media:
             return None  # `send` refuses it: nothing can have gone out
         bodies = parts or [""]
-        known = list(self._sent_parts.get(key, ()))  # parts this process saw Twilio take
-        taken, found = set(known), []
-        if len(known) < len(bodies):
-            after = as_utc(since) - _CLOCK_SKEW
-            # Oldest first: the parts were created one after another (and may repeat a text).
-            pool = sorted(await self._sent_to(client, message.recipient, after))
-            for body in bodies[len(known) :]:
-                match = next(
-                    (m for m in pool if m.at >= after and m.body == body and m.sid not in taken), None
-                )
-                if match is None:
-                    break
-                after = match.at
-                taken.add(match.sid)
-                found.append(match.sid)
-        sids = known + found
+        sids = list(self._sent_parts.get(key, ()))  # parts this process saw Twilio take
+        if len(sids) < len(bodies):
+            async with self._calling():
+                listed = await sent_to(client, self.config, message.recipient, since)
+            sids += matching(listed, bodies[len(sids) :], since, taken=sids)
         if len(sids) == len(bodies):
             self._sent_parts.pop(key, None)
             return SendResult(provider_message_id=sids[0])
@@ -459,82 +378,13 @@ class TwilioChannel(WebhookChannel, Generic[ConfigT]):
             self._remembered(key)[:] = sids
         return None
 
-    async def _sent_to(self, client: Any, recipient: str, after: datetime) -> list[_Listed]:
-        """The messages we sent to `recipient` that Twilio created at or after `after`. No DateSent
-        filter: a message still queued has no date_sent yet and could be left out by one; so the
-        recipient's messages are read newest first, at most `_FIND_LIMIT`, and compared here."""
-        by_number = bool(self.config.from_number)
-        sender = {"from_": self.config.from_number} if by_number else {}  # a service's sender varies
-        found: list[_Listed] = []
-        async with self._calling():
-            records = await client.messages.stream_async(
-                to=recipient, limit=_FIND_LIMIT, page_size=_FIND_PAGE, **sender
-            )
-            listed = 0
-            async for record in records:
-                listed += 1
-                ours = (
-                    record.from_ == self.config.from_number
-                    if by_number
-                    else record.messaging_service_sid == self.config.messaging_service_sid
-                )
-                created = record.date_created
-                if (
-                    ours
-                    and record.to == recipient
-                    and str(record.direction or "").startswith("outbound")
-                    and isinstance(created, datetime)
-                    and created >= after
-                ):
-                    found.append(_Listed(created, -listed, record.body or "", str(record.sid)))
-        return found
-
     # --- media
-
-    def _credentials_for(self, url: URL) -> bool:
-        """Only Twilio gets the account's credentials, never a host a URL happens to name."""
-        base = URL(self.config.api_base_url)
-        twilio = url.scheme == "https" and (url.host or "").endswith(".twilio.com")
-        return twilio or url.origin() == base.origin()
 
     async def fetch_media(self, attachment: Attachment) -> FetchedMedia:
         session = self._media
         if session is None:
             raise TransientSendError(f"the {self.label} channel is not running")
-        url = URL(attachment.url)
-        if not url.absolute or url.scheme not in ("http", "https"):
-            raise PermanentSendError(f"not a media URL: {attachment.url[:200]}")
-        headers = {}
-        if self._credentials_for(url):
-            # As a header, not auth=: aiohttp drops it when Twilio redirects to storage on
-            # another host, which refuses a second credential.
-            headers["Authorization"] = aiohttp.encode_basic_auth(
-                self.config.account_sid, self.config.auth_token
-            )
-        limit = self.config.max_media_bytes
-        try:
-            async with session.get(url, headers=headers) as response:
-                if response.status in (404, 410):
-                    raise PermanentSendError(f"the media is gone ({response.status})")
-                if response.status in (401, 403, 429) or response.status >= 500:
-                    raise TransientSendError(
-                        f"media fetch answered {response.status}", retry_after=retry_after(response.headers)
-                    )
-                if response.status >= 400:
-                    raise PermanentSendError(f"media fetch answered {response.status}")
-                if (response.content_length or 0) > limit:
-                    raise PermanentSendError(f"the media has {response.content_length} bytes, over {limit}")
-                data = bytearray()
-                async for chunk in response.content.iter_chunked(64 * 1024):
-                    data += chunk
-                    if len(data) > limit:
-                        raise PermanentSendError(f"the media is over {limit} bytes")
-                content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            raise TransientSendError(f"media fetch failed: {type(exc).__name__}: {exc}") from exc
-        return FetchedMedia(
-            bytes(data), content_type or attachment.content_type or "application/octet-stream"
-        )
+        return await fetch_media(session, self.config, attachment)
 
     # --- errors
 
