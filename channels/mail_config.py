@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from email.utils import parseaddr
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -29,6 +30,12 @@ class EmailConfig(BaseModel):
     smtp_user: str = ""
     smtp_password: str = ""
     from_address: str = ""  # the city's address citizens write to, e.g. "City of Seoul <help@seoul.example>"
+    # Other addresses of this mailbox (aliases): mail from them is ours, never a citizen's.
+    own_addresses: list[str] = Field(default_factory=list)
+    # The subject of a mail that answers no mail of the citizen's (the ticket's reference is added).
+    subject: str = "민원 안내 / Your request to the city"
+    # A private certificate authority (PEM) to trust for IMAP and SMTP over TLS; empty: the system's.
+    ca_file: str = ""
     poll_seconds: float = Field(default=60.0, gt=0)  # without IDLE, or between IDLE rounds
     idle: bool = True  # use IMAP IDLE where the server has it
     max_message_bytes: int = Field(default=25 * 1024 * 1024, ge=1)
@@ -45,4 +52,7 @@ class EmailConfig(BaseModel):
             ]
             if missing:
                 raise ValueError(f"an enabled e-mail channel needs {', '.join(missing)}")
+            address = parseaddr(self.from_address)[1]
+            if "@" not in address or "." not in address.rpartition("@")[2]:
+                raise ValueError("from_address must be an e-mail address, e.g. City Hall <help@city.example>")
         return self

@@ -2,7 +2,8 @@
 
 Inbound: Twilio POSTs each message form-encoded to `/webhooks/sms`, signed with the account's auth
 token over the exact URL it called; delivery reports arrive at `/webhooks/sms/status`. What SMS
-shares with WhatsApp (Twilio's Messages API, signatures, media, `find_sent`) is in twilio_common.py.
+shares with WhatsApp (Twilio's Messages API, signatures, media, `find_sent`) is in twilio_common.py
+and the twilio_*.py modules beside it.
 
 Outbound: a text longer than `max_segments` goes as several messages cut at paragraph, sentence,
 then word boundaries; the dispatcher paces by segments (`send_cost`).
