@@ -276,7 +276,9 @@ async def test_db_purge_empties_what_is_past_the_retention_period(tmp_path: Path
 
     purged = run(tmp_path, "db", "purge")
     assert purged.returncode == 0, purged.stderr
-    assert purged.stdout.strip() == ("purged what is older than 1095 days: tickets 1, messages 2, contacts 1")
+    assert purged.stdout.strip() == (
+        "purged what is older than 1095 days: tickets 1, messages 2, contacts 1, channel memories 0"
+    )
     shown = run(tmp_path, "tickets", "show", old.reference or "").stdout
     assert "from memory:purged:1" in shown and "texts and address purged 20" in shown
     assert "도로에 큰 구멍" not in shown
