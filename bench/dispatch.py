@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import math
 import sys
 import tempfile
@@ -40,6 +41,7 @@ sys.path.insert(0, str(ROOT))  # run as a script from bench/: the project's pack
 
 import bot as bot_module  # noqa: E402
 from channels.kakao_config import KakaoConfig  # noqa: E402
+from channels.mail_config import EmailConfig  # noqa: E402
 from channels.segments import sms_segments  # noqa: E402
 from channels.settings import RateLimitConfig  # noqa: E402
 from channels.sms_config import SmsConfig  # noqa: E402
@@ -50,6 +52,7 @@ from router.outgoing import send_to_citizen  # noqa: E402
 from server.config import load_config  # noqa: E402
 from store import OutboxStatus, StoreConfig, data, utcnow  # noqa: E402
 from tests.fakes.kakao import FakeKakao  # noqa: E402
+from tests.fakes.smtp import FakeSmtp  # noqa: E402
 from tests.fakes.telegram import FakeTelegram  # noqa: E402
 from tests.fakes.twilio import FakeTwilio  # noqa: E402
 from tests.fakes.whatsapp import FakeWhatsapp  # noqa: E402
@@ -372,11 +375,42 @@ async def bench_kakao(count: int, folder: Path) -> Result:
         )
 
 
+async def bench_email(count: int, folder: Path) -> Result:
+    """Answers by mail through SMTP. The mailbox is not read here (no IMAP server: its reader
+    retries quietly in the background)."""
+    logging.getLogger("channels.email").setLevel(logging.ERROR)
+    async with FakeSmtp() as fake:
+        section = EmailConfig(
+            enabled=True,
+            imap_host="127.0.0.1",
+            imap_port=9,  # discard: nothing listens, and nothing is read
+            imap_security="none",
+            imap_user="minwon@city.example",
+            imap_password="-",
+            smtp_host=fake.host,
+            smtp_port=fake.port,
+            smtp_security="none",
+            from_address="City <minwon@city.example>",
+        )
+        recipients = [f"citizen{n:04d}@mail.example" for n in range(max(1, count // 2))]
+        texts = ["[2026-000123] 교통도로과: 내일 오전에 수리할 예정입니다."]
+        return await burst(
+            "email",
+            section,
+            recipients,
+            texts,
+            count,
+            lambda: [Send(m.rcpt_tos[0], m.at, 1) for m in fake.sent],
+            folder,
+            notice="staff_reply",
+        )
+
+
 async def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--only", default="sms,telegram,x,whatsapp,kakao")
+    parser.add_argument("--only", default="sms,telegram,x,whatsapp,kakao,email")
     parser.add_argument("--sms", type=int, default=40, help="messages of 1-3 segments, two per number")
     parser.add_argument("--telegram", type=int, default=300)
     parser.add_argument("--chats", type=int, default=100, help="Telegram chats the messages go to")
@@ -385,6 +419,7 @@ async def main() -> int:
     )
     parser.add_argument("--whatsapp", type=int, default=200, help="template notices, two per citizen")
     parser.add_argument("--kakao", type=int, default=200, help="Event API pushes, two per citizen")
+    parser.add_argument("--email", type=int, default=60, help="answers by mail, two per citizen")
     args = parser.parse_args()
     wanted = args.only.split(",")
     results: list[Result] = []
@@ -400,6 +435,8 @@ async def main() -> int:
             results.append(await bench_whatsapp(args.whatsapp, folder))
         if "kakao" in wanted:
             results.append(await bench_kakao(args.kakao, folder))
+        if "email" in wanted:
+            results.append(await bench_email(args.email, folder))
     rows = [r.row() for r in results]
     headers = list(rows[0])
     widths = {h: max(len(h), *(len(row[h]) for row in rows)) for h in headers}

@@ -14,6 +14,7 @@ import asyncio
 import email
 import email.policy
 import ssl
+import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from types import TracebackType
@@ -32,6 +33,7 @@ class SentMail:
     rcpt_tos: list[str]
     data: bytes
     message: EmailMessage
+    at: float = field(default_factory=time.monotonic)  # when it was accepted (bench/dispatch.py)
 
     def header(self, name: str) -> str:
         return str(self.message.get(name, ""))
