@@ -78,6 +78,9 @@ class InboundMessage:
     # seconds: the replies intake queues come back in the `Receipt` and wait that long for the
     # channel to say it gave them (`ChannelHost.answered`) before the dispatcher sends them itself.
     answer_window_seconds: float | None = None
+    # The department the citizen's form already chose (an Open311 service's): the message is a
+    # report for it, forwarded there and never answered from the FAQ (unless it is sensitive).
+    department: str | None = None
 
 
 @dataclass(frozen=True)

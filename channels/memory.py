@@ -58,6 +58,7 @@ class MemoryChannel(Channel):
         reply_to: str | None = None,
         reference: str | None = None,
         answer_window_seconds: float | None = None,
+        department: str | None = None,
     ) -> Receipt:
         """Deliver a citizen's message as a provider would (give `message_id` to replay one)."""
         message = InboundMessage(
@@ -73,6 +74,7 @@ class MemoryChannel(Channel):
             reply_to=reply_to,
             reference=reference,
             answer_window_seconds=answer_window_seconds,
+            department=department,
         )
         return await self.inbound(message)
 

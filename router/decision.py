@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from knowledge import Match, Matcher
-from knowledge.decision import FaqDecision, SensitiveRule, decide
+from knowledge.decision import FaqDecision, Outcome, SensitiveRule, decide
 from knowledge.keywords import KeywordRules
 from router.departments import Route, choose_department
 
@@ -59,8 +59,11 @@ def decide_message(
     rules: Rules,
     *,
     model: Callable[[str], tuple[str, float] | None] | None = None,
+    chosen: str | None = None,
 ) -> Decision:
-    """`model`: the learned department model's verdict, when there is one."""
+    """`model`: the learned department model's verdict, when there is one. `chosen`: the department
+    the citizen's form already chose (an Open311 service's): a report for it, never answered from the
+    FAQ; a sensitive report still goes to the restricted inbox."""
     # The thresholds travel with the matcher: a recalibration is picked up with the next reload.
     faq = decide(
         text,
@@ -71,6 +74,8 @@ def decide_message(
     )
     if faq.sensitive:
         return Decision(faq, Route(rules.restricted, "sensitive"))
+    if chosen is not None:
+        return Decision(FaqDecision(Outcome.FORWARD, faq.matches), Route(chosen, f"chosen:{chosen}"))
     top = faq.answer or faq.review
     if top is not None and top.entry.department:
         return Decision(faq, Route(top.entry.department, f"faq:{top.entry.id}"))

@@ -120,9 +120,11 @@ class Router:
         """Call `listener` after a commit that queued attachments to fetch (wakes the media fetcher)."""
         self._media_listeners.append(listener)
 
-    def decide(self, text: str, language: str) -> Decision:
+    def decide(self, text: str, language: str, *, chosen: str | None = None) -> Decision:
+        """`chosen`: the department the citizen's form chose (InboundMessage.department)."""
         _, matcher = self.knowledge.current
-        return decide_message(text, language, matcher, self.rules, model=self.learner.route)
+        known = chosen if chosen in self.lifecycle.departments else None
+        return decide_message(text, language, matcher, self.rules, model=self.learner.route, chosen=known)
 
     def language_of(self, message: InboundMessage, contact: Contact) -> str:
         fallback = message.language_hint or contact.language or self.config.default_language
@@ -136,7 +138,9 @@ class Router:
         # Match before the transaction: it needs nothing from the store, and on SQLite the
         # transaction holds the write lock that every other intake waits for.
         hint = message.language_hint or self.config.default_language
-        decision = self.decide(message.text, detect_language(message.text, default=hint))
+        decision = self.decide(
+            message.text, detect_language(message.text, default=hint), chosen=message.department
+        )
         started = time.perf_counter()
 
         async def work(session: Session) -> tuple[Receipt, _Step | None]:

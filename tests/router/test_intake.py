@@ -193,6 +193,22 @@ async def test_a_provider_that_waits_gets_the_replies_in_the_receipt_and_they_go
     assert (await memory.push("Thanks", message_id="late-retry", sender="citizen-9")).replies == ()
 
 
+async def test_a_report_whose_form_chose_its_department_goes_there_unanswered(city: City) -> None:
+    """An Open311 service names its department: the FAQ does not answer the report, and an unknown
+    department is ignored (the usual routing then decides)."""
+    bot, memory = city
+    chosen = await memory.push("How do I throw away a sofa?", department="environment")
+    reply = await memory.pop()
+    ticket = await ticket_of(bot, chosen.reference)
+    assert (ticket.status, ticket.department) == (TicketStatus.FORWARDED, "environment")
+    assert reply.notice == "forwarded"
+    (forwarded,) = [e for e in await events_of(bot, ticket) if e.kind == "status"]
+    assert forwarded.detail["reason"] == "chosen:environment"
+    unknown = await memory.push("How do I throw away a sofa?", sender="citizen-2", department="nowhere")
+    assert (await memory.pop()).notice == "answer"
+    assert (await ticket_of(bot, unknown.reference)).status == TicketStatus.ANSWERED
+
+
 async def test_an_faq_question_during_an_open_ticket_is_still_answered(city: City) -> None:
     _, memory = city
     first = await memory.push("우리 집 앞 가로등이 꺼졌어요")
