@@ -286,7 +286,11 @@ async def test_db_purge_empties_what_is_past_the_retention_period(tmp_path: Path
     photo = run(tmp_path, "tickets", "media", "1")
     assert photo.returncode == 1
     assert photo.stderr.strip() == "error: attachment 1 is purged: the retention period has passed"
-    assert run(tmp_path, "db", "purge").stdout.strip().endswith("tickets 0, messages 0, contacts 0")
+    assert (
+        run(tmp_path, "db", "purge")
+        .stdout.strip()
+        .endswith("tickets 0, messages 0, contacts 0, channel memories 0")
+    )
 
 
 async def test_a_text_message_to_the_served_bot_and_a_staff_reply_from_the_command_line(
