@@ -36,6 +36,7 @@ from router.sweep import Sweeper
 from server.config import BotConfig
 from server.listen import listen_until_stopped
 from server.operations import Operations
+from server.status import StatusPages
 from store import Database, open_database, utcnow
 
 log = logging.getLogger("bot")
@@ -160,6 +161,7 @@ async def build(
         calendar=calendar,
         clock=clock,
         desk_feed=desk_feed,
+        public_url=config.server.public_url,
     )
     router = Router(db=db, knowledge=knowledge, lifecycle=lifecycle, learning=learning)
     hooks = DeliveryHooks(db, lifecycle)
@@ -224,6 +226,10 @@ def provider_channels(config: BotConfig) -> list[Channel]:
         from channels.slack import SlackChannel
 
         enabled.append(SlackChannel(section.slack, public_url=public_url))
+    if config.open311.enabled:
+        from channels.open311 import Open311Channel
+
+        enabled.append(Open311Channel(config.open311, departments=set(config.departments)))
     return enabled
 
 
@@ -244,8 +250,14 @@ def make_app(bot: Bot) -> web.Application:
         metrics_token=bot.config.server.metrics_token,
     )
     app.add_routes(operations.routes())
+    app.add_routes(StatusPages(bot.db, bot.lifecycle).routes())
     for channel in bot.channels.values():
         app.add_routes(channel.routes())
+    if "open311" in bot.channels:  # the channel takes reports in; this reads them back (GET)
+        from server.open311 import Open311Api
+
+        api = Open311Api.serving(bot.channels["open311"], bot.db, bot.config, clock=bot.lifecycle.clock)
+        app.add_routes(api.routes())
     return app
 
 

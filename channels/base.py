@@ -168,7 +168,7 @@ class FetchedMedia:
 
 
 StaffActionKind = Literal[
-    "reply", "note", "claim", "resolve", "reassign", "review_send", "review_edit", "lookup"
+    "reply", "note", "public_note", "claim", "resolve", "reassign", "review_send", "review_edit", "lookup"
 ]
 
 

@@ -201,8 +201,15 @@ class SlackChannel(WebhookChannel):
         try:
             text = str(event.get("text") or "")
             kind: StaffActionKind = "reply"
-            if text.lower().startswith(self.config.note_prefix.lower()):
-                kind, text = "note", text[len(self.config.note_prefix) :].strip()
+            prefixes: dict[str, StaffActionKind] = {
+                self.config.note_prefix: "note",
+                self.config.public_prefix: "public_note",
+            }
+            # The longer first: one prefix may begin with the other ("note:" and "note:public").
+            for prefix in sorted(prefixes, key=len, reverse=True):
+                if text.lower().startswith(prefix.lower()):
+                    kind, text = prefixes[prefix], text[len(prefix) :].strip()
+                    break
             action = StaffAction(
                 kind=kind,
                 staff_id=f"slack:{user}",
@@ -475,7 +482,7 @@ class SlackChannel(WebhookChannel):
 
     async def _send_card(self, channel: str, card: Card, fallback: str, key: str) -> str:
         reference = card.reference
-        blocks = card_blocks(card, self.config.note_prefix)
+        blocks = card_blocks(card, self.config.note_prefix, self.config.public_prefix)
         await self._remember_departments(card.departments)
         where = await self.host.recall(MEMORY, f"thread:{reference}")
         if where:
@@ -590,7 +597,9 @@ def _photos(photos: Sequence[Any]) -> str | None:
 _BUTTONS = {"claim": ("Claim", "primary"), "resolve": ("Resolve", None), "reassign": ("Reassign", None)}
 
 
-def card_blocks(card: Card, note_prefix: str = "note:") -> list[dict[str, Any]]:
+def card_blocks(
+    card: Card, note_prefix: str = "note:", public_prefix: str = "public:"
+) -> list[dict[str, Any]]:
     """A ticket's card: what it is, where it came from, who has it, and the buttons that fit its state."""
     reference = card.reference
     header = f"{reference} · {card.status_name or card.status}"
@@ -648,7 +657,8 @@ def card_blocks(card: Card, note_prefix: str = "note:") -> list[dict[str, Any]]:
             "elements": [
                 _mrkdwn(
                     "Reply in this thread to answer the citizen; start with "
-                    f"`{note_prefix}` for an internal note the citizen never sees."
+                    f"`{note_prefix}` for an internal note the citizen never sees, "
+                    f"`{public_prefix}` for a note shown on the ticket's public status page."
                 )
             ],
         }

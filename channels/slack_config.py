@@ -18,6 +18,7 @@ class SlackConfig(BaseModel):
     api_base_url: str = "https://slack.com/api/"
     command: str = "/ticket"  # the slash command staff look tickets up with
     note_prefix: str = "note:"  # a thread message starting with it stays internal
+    public_prefix: str = "public:"  # ... shows on the ticket's public status page (/status/REFERENCE)
     # chat.postMessage: about 1 message a second per channel, plus a workspace-wide limit (PROVIDERS.md).
     rate_limit: RateLimitConfig = Field(
         default_factory=lambda: RateLimitConfig(per_second=20.0, per_recipient_per_second=1.0)
@@ -32,4 +33,8 @@ class SlackConfig(BaseModel):
             raise ValueError("command must start with / (e.g. /ticket)")
         if not self.note_prefix.strip():
             raise ValueError("note_prefix must not be empty")
+        if not self.public_prefix.strip():
+            raise ValueError("public_prefix must not be empty")
+        if self.public_prefix.strip().lower() == self.note_prefix.strip().lower():
+            raise ValueError("public_prefix must differ from note_prefix")
         return self

@@ -65,6 +65,10 @@ async def run(config: BotConfig, base_dir: Path, args: argparse.Namespace) -> in
         elif args.action == "reply":
             ticket = await bot.desk.reply(args.reference, " ".join(args.text), staff=staff)
             print(f"Reply queued for {ticket.reference} ({ticket.channel}); status {ticket.status}.")
+        elif args.action == "note":
+            ticket = await bot.desk.note(args.reference, " ".join(args.text), staff=staff, public=args.public)
+            where = "on its public status page" if args.public else "internal; the citizen does not see it"
+            print(f"Note kept on {ticket.reference} ({where}).")
         elif args.action == "resolve":
             ticket = await bot.desk.resolve(args.reference, " ".join(args.text), staff=staff)
             print(f"Ticket {ticket.reference} resolved; the citizen is told on {ticket.channel}.")
@@ -145,6 +149,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     reply = actions.add_parser("reply", help="answer the citizen on the ticket's channel")
     reply.add_argument("reference")
     reply.add_argument("text", nargs="+")
+    note = actions.add_parser("note", help="keep a note on the ticket (internal, or --public)")
+    note.add_argument("reference")
+    note.add_argument("text", nargs="+")
+    note.add_argument(
+        "--public", action="store_true", help="show it on the ticket's public status page (/status/REFERENCE)"
+    )
     resolve_cmd = actions.add_parser("resolve", help="mark resolved and tell the citizen")
     resolve_cmd.add_argument("reference")
     resolve_cmd.add_argument("text", nargs="*", default=[])

@@ -184,12 +184,13 @@ class Desk:
         self.lifecycle.outbox_written()
         return ticket
 
-    async def note(self, reference: str, text: str, *, staff: Staff) -> Ticket:
-        """An internal note: kept on the ticket, never sent to the citizen."""
-        text = _required(text, "a note")
+    async def note(self, reference: str, text: str, *, staff: Staff, public: bool = False) -> Ticket:
+        """A note kept on the ticket, never sent to the citizen: internal, or `public` (shown on the
+        ticket's public status page, /status/REFERENCE, for anyone with the reference)."""
+        text = _required(text, "a public note" if public else "a note")
         async with self.db.transaction() as session:
             ticket = await self._ticket(session, reference)
-            await self._event(session, ticket, staff, "note", text=text)
+            await self._event(session, ticket, staff, "public_note" if public else "note", text=text)
         return ticket
 
     async def reassign(self, reference: str, department: str, *, reason: str, staff: Staff) -> Ticket:

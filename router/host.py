@@ -105,6 +105,9 @@ class RouterHost:
             if action.kind == "note":
                 await self.desk.note(reference, action.text, staff=staff)
                 return StaffResult(True, "Note kept on the ticket; the citizen does not see it.")
+            if action.kind == "public_note":
+                await self.desk.note(reference, action.text, staff=staff, public=True)
+                return StaffResult(True, "Public note shown on the ticket's public page.")
             if action.kind == "claim":
                 ticket = await self.desk.claim(reference, staff=staff)
                 return StaffResult(True, f"{ticket.reference} is yours.")

@@ -62,6 +62,7 @@ class Lifecycle:
         calendar: WorkingCalendar,
         clock: Callable[[], datetime],
         desk_feed: DeskFeed | None = None,
+        public_url: str = "",
     ) -> None:
         self.config = config
         self.departments = departments
@@ -69,6 +70,7 @@ class Lifecycle:
         self.calendar = calendar
         self.clock = clock
         self.desk_feed = desk_feed  # None without a staff channel (Slack)
+        self.public_url = public_url.rstrip("/")  # where the public status pages are (/status/REFERENCE)
         self._outbox_listeners: list[Callable[[], None]] = []
 
     def on_outbox(self, listener: Callable[[], None]) -> None:
@@ -181,7 +183,14 @@ class Lifecycle:
             "due": self.notices.due(ticket.due_at, ticket.language) if ticket.due_at else "",
             "status": self.notices.status_name(ticket.status, ticket.language),
             "text": text,
+            "link": self.status_link(ticket),
         }
+
+    def status_link(self, ticket: Ticket) -> str:
+        """The ticket's public status page; none for a sensitive ticket (its page answers "not found")."""
+        if ticket.sensitive or not self.public_url:
+            return ""
+        return f"{self.public_url}/status/{ticket.reference}"
 
     def faq_answer(self, entry: FaqEntry, language: str) -> str | None:
         """An entry's answer in the language, else the city's default language, English or Korean."""

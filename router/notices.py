@@ -24,8 +24,8 @@ NOTICES = (
     "comment_thanks",  # thanks for the comment
     "late",  # {reference} {due}: the new expected time
     "reopened",  # {reference} {department} {due}
-    "status",  # {reference} {status} {department} {due}
-    "status_done",  # the same for an answered, resolved or closed ticket: {reference} {status} {department}
+    "status",  # {reference} {status} {due} {link} (the department is on the page: SMS stays short)
+    "status_done",  # the same when answered, resolved or closed: {reference} {status} {department} {link}
     "status_unknown",  # {reference}: no such ticket of theirs
     "welcome",  # the first words to a new chat (Telegram's /start)
     "help",  # what the citizen can do here
@@ -33,7 +33,7 @@ NOTICES = (
     "opted_in",  # after START: texts will come again
     "public_reply",  # {reference}: the only public answer to a public message; the rest goes privately
 )
-_PLACEHOLDERS = {"reference", "department", "due", "text", "status"}
+_PLACEHOLDERS = {"reference", "department", "due", "text", "status", "link"}
 # A ticket's status as a citizen reads it, per language (the `status_names` section of the file).
 STATUSES = ("new", "answered", "review", "forwarded", "in_progress", "resolved", "reopened", "closed")
 # Babel skeletons: each locale orders and names month, day and weekday its own way.
@@ -106,6 +106,9 @@ class Notices:
     def render(self, name: str, language: str, **values: str) -> str:
         texts = self._templates[name]
         template = texts.get(language) or texts.get("en") or next(iter(texts.values()))
+        if not values.get("link"):
+            # The line that shows the ticket's public page goes where there is none (a sensitive ticket).
+            template = "\n".join(line for line in template.split("\n") if "{link}" not in line)
         text = template.format_map({key: values.get(key, "") for key in _PLACEHOLDERS})
         # An empty placeholder ("resolved" without staff words) must not leave a double space.
         return " ".join(part for part in text.split(" ") if part).strip() if "  " in text else text.strip()

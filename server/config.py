@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from channels.config import ChannelsConfig
+from channels.open311_config import Open311Config
 from knowledge import KnowledgeConfig
 from router import DepartmentConfig, RouterConfig
 from store import StoreConfig
@@ -56,6 +57,7 @@ class BotConfig(BaseModel):
     channels: ChannelsConfig = Field(default_factory=ChannelsConfig)
     router: RouterConfig = Field(default_factory=RouterConfig)
     departments: dict[str, DepartmentConfig] = Field(min_length=1)
+    open311: Open311Config = Field(default_factory=Open311Config)  # the public Open311 API
 
     @model_validator(mode="after")
     def _triage_exists(self) -> BotConfig:

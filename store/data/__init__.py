@@ -7,6 +7,7 @@ from __future__ import annotations
 from store.data.answers import FirstDecision, ReviewAnswer, first_decisions, review_answers
 from store.data.common import id_of, insert_row, ping
 from store.data.contacts import find_contact, get_contact, get_or_create_contact
+from store.data.figures import TicketFacts, open_by_department, ticket_facts
 from store.data.gauges import OutboxGauge, open_ticket_gauges, outbox_gauges
 from store.data.learning import (
     add_faq_fit,
@@ -34,6 +35,7 @@ from store.data.messages import (
     ticket_events,
     ticket_messages,
 )
+from store.data.open311 import Open311Request, open311_requests
 from store.data.outbox import (
     FINAL_DELIVERY_STATUSES,
     add_outbox,
@@ -51,6 +53,7 @@ from store.data.outbox import (
     renew_outbox,
     waiting_outbox,
 )
+from store.data.public import public_notes, public_notes_by_ticket
 from store.data.routing import (
     add_routing_examples,
     count_routing_examples,
@@ -76,8 +79,10 @@ __all__ = [
     "FINAL_DELIVERY_STATUSES",
     "AlreadyStored",
     "FirstDecision",
+    "Open311Request",
     "OutboxGauge",
     "ReviewAnswer",
+    "TicketFacts",
     "add_event",
     "add_faq_fit",
     "add_faq_label",
@@ -126,10 +131,14 @@ __all__ = [
     "next_media_time",
     "next_outbox_time",
     "next_reference",
+    "open311_requests",
+    "open_by_department",
     "open_ticket_gauges",
     "opted_out",
     "outbox_gauges",
     "ping",
+    "public_notes",
+    "public_notes_by_ticket",
     "queue_outgoing",
     "recall",
     "record_delivery",
@@ -143,6 +152,7 @@ __all__ = [
     "set_ticket_example",
     "text_digest",
     "ticket_events",
+    "ticket_facts",
     "ticket_messages",
     "waiting_outbox",
 ]

@@ -60,6 +60,22 @@ def test_a_citizen_in_the_terminal_and_staff_on_the_command_line(tmp_path: Path)
     assert "status in_progress->resolved by Kim" in shown
 
 
+def test_staff_keep_internal_and_public_notes_from_the_command_line(tmp_path: Path) -> None:
+    chat = run(tmp_path, "chat", "--as", "alice", stdin="가로등이 고장났어요\n")
+    assert chat.returncode == 0, chat.stderr
+    internal = run(tmp_path, "tickets", "--staff", "Kim", "note", "2026-000001", "업체", "연락함")
+    assert internal.returncode == 0, internal.stderr
+    assert internal.stdout.strip() == "Note kept on 2026-000001 (internal; the citizen does not see it)."
+    public = run(tmp_path, "tickets", "--staff", "Kim", "note", "2026-000001", "수요일", "보수", "--public")
+    assert public.stdout.strip() == "Note kept on 2026-000001 (on its public status page)."
+    shown = run(tmp_path, "tickets", "show", "2026-000001").stdout
+    assert " note by Kim" in shown and " public_note by Kim" in shown
+    back = run(tmp_path, "chat", "--as", "alice", stdin="")
+    assert "업체" not in back.stdout and "수요일" not in back.stdout  # notes never reach the citizen
+    empty = run(tmp_path, "tickets", "note", "2026-000001", " ", "--public")
+    assert empty.returncode == 1 and empty.stderr.strip() == "error: a public note needs some text"
+
+
 def test_staff_errors_are_plain_and_exit_1(tmp_path: Path) -> None:
     result = run(tmp_path, "tickets", "reply", "2026-424242", "hello")
     assert result.returncode == 1 and result.stderr.strip() == "error: no ticket 2026-424242"

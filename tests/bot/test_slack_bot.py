@@ -121,6 +121,23 @@ async def test_a_note_stays_internal(city: City) -> None:
     ]
 
 
+async def test_a_public_note_shows_on_the_tickets_public_page_only(city: City) -> None:
+    reference, channel, card = await complaint(city)
+    note = thread_reply_event(channel, card, KIM, "public: 수요일에 보수 예정입니다", parent_user_id=BOT)
+    assert (await city.deliver(event_request(SECRET, note))).status == 200
+
+    async def public_notes() -> list[tuple[str | None, object]]:
+        view = await city.bot.desk.show(reference)
+        return [(e.actor_name, e.detail["text"]) for e in view.events if e.kind == "public_note"]
+
+    await until(public_notes)
+    assert await public_notes() == [("Kim Minji", "수요일에 보수 예정입니다")]
+    await asyncio.sleep(0.3)  # nothing may go out to the citizen
+    assert city.citizen.pending() == 0
+    page = await city.client.get(f"/status/{reference}?lang=ko")
+    assert page.status == 200 and "수요일에 보수 예정입니다" in await page.text()
+
+
 async def test_claim_reassign_and_resolve_change_the_ticket_update_the_card_and_tell_the_citizen(
     city: City,
 ) -> None:

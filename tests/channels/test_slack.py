@@ -512,6 +512,55 @@ async def test_a_note_is_internal(desk: Desk) -> None:
     assert (action.kind, action.text) == ("note", "called the contractor")
 
 
+async def test_a_public_note_is_marked_by_its_own_prefix(desk: Desk) -> None:
+    channel_id, ts = await post_card(desk)
+    for text in ("public: Crew booked for Wednesday", "Public:no space needed", "publicity is a reply"):
+        await desk.deliver(event_request(SECRET, thread_reply_event(channel_id, ts, STAFF, text)))
+    assert [(a.kind, a.text) for a in desk.host.actions] == [
+        ("public_note", "Crew booked for Wednesday"),
+        ("public_note", "no space needed"),
+        ("reply", "publicity is a reply"),
+    ]
+    hint = block_texts(desk.fake.messages(channel_id)[0].blocks)
+    assert "`note:` for an internal note" in hint and "`public:` for a note shown on" in hint
+
+
+async def test_the_prefixes_are_configurable_and_the_longer_one_wins(fake: FakeSlack) -> None:
+    host = RecordingHost()
+    config = SlackConfig(
+        enabled=True,
+        bot_token=TOKEN,
+        signing_secret=SECRET,
+        api_base_url=fake.api_url,
+        note_prefix="memo:",
+        public_prefix="memo:public:",
+    )
+    channel = SlackChannel(config, public_url="https://city.example")
+    await channel.start(host)
+    app = web.Application()
+    app.add_routes(channel.routes())
+    async with TestClient(TestServer(app)) as client:
+        desk = Desk(fake, host, channel, client)
+        channel_id, ts = await post_card(desk)
+        for text in ("memo:public: shown to all", "memo: kept inside"):
+            await desk.deliver(event_request(SECRET, thread_reply_event(channel_id, ts, STAFF, text)))
+        hint = block_texts(fake.messages(channel_id)[0].blocks)
+    await channel.stop()
+    assert [(a.kind, a.text) for a in host.actions] == [
+        ("public_note", "shown to all"),
+        ("note", "kept inside"),
+    ]
+    assert "`memo:` for an internal note" in hint and "`memo:public:` for a note shown on" in hint
+
+
+def test_the_public_prefix_is_checked() -> None:
+    with pytest.raises(ValueError, match="public_prefix must not be empty"):
+        SlackConfig(public_prefix="  ")
+    with pytest.raises(ValueError, match="public_prefix must differ from note_prefix"):
+        SlackConfig(note_prefix="Note:", public_prefix="note: ")
+    assert SlackConfig().public_prefix == "public:"
+
+
 async def test_bots_the_app_itself_and_other_threads_are_ignored(desk: Desk) -> None:
     channel_id, ts = await post_card(desk)
     stray = desk.fake.add_message(channel_id, "lunch?", user=OTHER)

@@ -183,7 +183,7 @@ async def test_health_reports_the_store_and_the_knowledge_base(
     assert response.status == 200
     body = await response.json()
     assert body["status"] == "ok" and body["store"] == "ok" and body["faq_entries"] == 3
-    assert body["channels"] == ["webchat"]
+    assert body["channels"] == ["open311", "webchat"]  # Open311 is on in the shipped config
 
 
 async def test_a_store_failure_during_intake_asks_the_sender_to_retry(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot import Bot
+from channels.base import StaffAction
 from channels.memory import MemoryChannel
 from router import InvalidTransition, Staff, TicketNotFound
 from store import TicketStatus
@@ -67,3 +68,32 @@ async def test_unknown_references_and_empty_replies_are_errors(city: City) -> No
     reference = await forwarded_ticket(city)
     with pytest.raises(ValueError, match="needs some text"):
         await bot.desk.reply(reference, "   ", staff=KIM)
+
+
+async def test_notes_are_internal_or_public_and_never_sent(city: City) -> None:
+    bot, memory = city
+    reference = await forwarded_ticket(city)
+    await bot.desk.note(reference, "  called the contractor ", staff=KIM)
+    await bot.desk.note(reference, "A crew is booked for Wednesday.", staff=KIM, public=True)
+    view = await bot.desk.show(reference)
+    assert [(e.kind, e.detail, e.actor_name) for e in view.events[-2:]] == [
+        ("note", {"text": "called the contractor"}, "Kim Minji"),
+        ("public_note", {"text": "A crew is booked for Wednesday."}, "Kim Minji"),
+    ]
+    assert view.ticket.status == TicketStatus.FORWARDED  # a note is not work on the ticket
+    assert memory.pending() == 0
+    with pytest.raises(ValueError, match="a public note needs some text"):
+        await bot.desk.note(reference, " ", staff=KIM, public=True)
+
+
+async def test_a_public_note_from_the_staff_desk(city: City) -> None:
+    bot, memory = city
+    reference = await forwarded_ticket(city)
+    action = StaffAction(
+        kind="public_note", staff_id="slack:U1", staff_name="Lee", reference=reference, text="On its way"
+    )
+    result = await bot.host.staff_action(action)
+    assert (result.ok, result.message) == (True, "Public note shown on the ticket's public page.")
+    view = await bot.desk.show(reference)
+    assert (view.events[-1].kind, view.events[-1].detail) == ("public_note", {"text": "On its way"})
+    assert memory.pending() == 0

@@ -290,8 +290,8 @@ async def test_a_citizen_asks_for_the_status_of_their_own_ticket_only(city: City
     await memory.pop()
     await memory.push(f"status {mine.reference}?", sender="alice")
     assert (await memory.pop()).text == (
-        f"Ticket {mine.reference}: sent to the department, Transport and Roads. "
-        "Expected by Thu, Nov 26 10:00."
+        f"Ticket {mine.reference}: sent to the department. Expected by Thu, Nov 26 10:00.\n"
+        f"Details: http://localhost:8080/status/{mine.reference}"
     )
     await memory.push(f"status {theirs.reference}?", sender="alice")
     someone_elses = (await memory.pop()).text
@@ -323,7 +323,10 @@ async def test_the_status_of_a_finished_ticket_has_no_expected_time(city: City) 
         and f"Ticket {receipt.reference} is resolved. How did" in resolved.text
     )
     await memory.push(f"{receipt.reference} status")
-    assert (await memory.pop()).text == f"Ticket {receipt.reference}: resolved, Transport and Roads."
+    assert (await memory.pop()).text == (
+        f"Ticket {receipt.reference}: resolved, Transport and Roads.\n"
+        f"Details: http://localhost:8080/status/{receipt.reference}"
+    )
 
 
 async def test_a_new_faq_question_right_after_a_rating_is_answered_not_taken_as_a_comment(

@@ -46,6 +46,8 @@ STAFF_TEXTS = {
     "mn": "Гудамжны гэрлийг өнөөдөр шинээр сольсон.",
 }
 WITH_TEXT = ("staff_reply", "resolved")
+# A ticket's public status page on a realistic city domain (server.public_url + /status/ + reference).
+LINK = f"https://eungdapso.seoul.go.kr/status/{REFERENCE}"
 # The placeholders each notice may use (the comments on NOTICES in router/notices.py).
 ALLOWED = {
     "received": {"reference", "due"},
@@ -60,8 +62,8 @@ ALLOWED = {
     "comment_thanks": set(),
     "late": {"reference", "due"},
     "reopened": {"reference", "department", "due"},
-    "status": {"reference", "status", "department", "due"},
-    "status_done": {"reference", "status", "department"},
+    "status": {"reference", "status", "department", "due", "link"},
+    "status_done": {"reference", "status", "department", "link"},
     "status_unknown": {"reference"},
     "welcome": set(),
     "help": set(),
@@ -184,6 +186,7 @@ def renders(notices: Notices, name: str, language: str) -> list[tuple[str, str]]
                 due=due,
                 text=text,
                 status=status,
+                link=LINK,
             ),
         )
         for status in statuses
@@ -215,7 +218,19 @@ def test_every_notice_renders_completely(
             assert DEPARTMENTS[language] in rendered
         if "{due}" in templates[name][language]:
             assert "14:00" in rendered  # 05:00 UTC is 14:00 in Seoul
+        if "{link}" in templates[name][language]:
+            assert rendered.endswith(LINK)
         assert text in rendered
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("name", ["status", "status_done"])
+def test_without_a_public_page_the_link_line_is_left_out(notices: Notices, name: str, language: str) -> None:
+    values = {"reference": REFERENCE, "status": "x", "department": DEPARTMENTS[language], "due": "d"}
+    with_link = notices.render(name, language, **values, link=LINK)
+    without = notices.render(name, language, **values)
+    assert with_link.startswith(without + "\n") and with_link.count("\n") == 1
+    assert "\n" not in without and not without.endswith(":")
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
