@@ -32,6 +32,7 @@ from router.lifecycle import Lifecycle
 from router.media import MediaFetcher
 from router.medialinks import MediaLinks
 from router.metrics import Metrics
+from router.report import monthly_poster
 from router.sweep import Sweeper
 from server.config import BotConfig
 from server.listen import listen_until_stopped
@@ -188,7 +189,9 @@ async def build(
     dispatcher.route_observers.append(metrics.sent_by_route)
     host.sent_observers.append(metrics.answered)
     knowledge.observers.append(metrics.faq_reload)
-    sweeper = Sweeper(db, lifecycle, learning=learning)
+    folder = resolve(base_dir, config.router.report.folder)
+    report = monthly_poster(config.router, db, lifecycle, knowledge, folder)
+    sweeper = Sweeper(db, lifecycle, learning=learning, report=report)
     parts = (desk, dispatcher, media, sweeper, host, adapters, media_links, metrics)
     return Bot(config, db, knowledge, lifecycle, router, *parts)
 

@@ -4,6 +4,10 @@ and staff who work in office hours only.
 
     .venv/bin/python bench/lifecycle.py [--contacts 3000] [--seed 120] [--review-per-hour 120]
         [--resolve-per-hour 30] [--database-url URL] [--json PATH]
+        [--days 1] [--db PATH] [--comment-share 0]
+
+`--days 30 --db month.db --comment-share 0.5` simulates a month (each day `--contacts`, weekends and
+holidays a third of that) into a SQLite file that is kept, e.g. for `bot.py report monthly`.
 
 The real bot (shipped config.yaml and FAQ, a fresh SQLite file or PostgreSQL schema, the in-memory
 channel) runs on a fake clock that only this script moves. After each contact the outbox is
@@ -59,7 +63,8 @@ from store import (  # noqa: E402
 )
 
 TICK = timedelta(minutes=10)  # staff rounds and sweeps
-MAX_DAYS = 10  # give up on tickets still open this long after the day began
+MAX_DAYS = 10  # give up on tickets still open this long after the (last) day began
+QUIET_DAY_SHARE = 1 / 3  # of a working day's contacts, on a weekend or holiday (with --days)
 DEFAULT_DAY = "2026-11-23"  # a Monday without holidays around it
 REVIEW_MIN_AGE = timedelta(0)  # staff send a review item as soon as it is in the queue
 FOLLOW_UP_WINDOWS = {"person": timedelta(hours=2), "rating": timedelta(hours=24)}
@@ -145,6 +150,27 @@ EN_PREFIXES = ["", "hi, ", "hello ", "quick question: ", "excuse me, "]
 EN_SUFFIXES = ["", "?", " please", " thanks"]
 KO_VAGUE = ["관련해서 문의드려요", "이거 어떻게 하는 거예요", "좀 알려 주실래요", "궁금한 게 있어요"]
 EN_VAGUE = ["question about", "need some info on", "what about", "can you help with"]
+# Comments after a rating: themes many people share, and some with the writer's own name or number
+# (which the monthly report must never show).
+KO_COMMENTS = [
+    "답변이 빨라서 좋았어요",
+    "빠른 처리 감사합니다",
+    "담당자분이 친절하게 설명해 주셨어요",
+    "처리가 너무 늦었어요. 일주일이나 걸렸어요",
+    "아직도 해결이 안 됐어요",
+    "저는 {name}입니다. 결과를 {phone}로 전화 주세요",
+]
+EN_COMMENTS = [
+    "quick answer, thank you",
+    "very fast and friendly service",
+    "took far too long to fix",
+    "still not fixed, the problem is back",
+    "this is {name}, please call me back on {phone}",
+]
+SURNAMES = ["김", "이", "박", "최", "정", "강", "조", "윤", "장", "임"]
+SYLLABLES = "민서지현우준하윤도연수아예진태희성영재은혜동호경석"
+EN_NAMES = ["Avery", "Blake", "Casey", "Devon", "Emery", "Finley", "Harper", "Jordan", "Kendall", "Morgan"]
+EN_SURNAMES = ["Adler", "Brandt", "Castell", "Dunmore", "Ellery", "Fairbank", "Gilchrist", "Holloway"]
 PERSON_WORDS = {"ko": ["0", "0", "0", "상담원"], "en": ["0", "0", "0", "person"]}
 STAFF_REPLY = {
     "ko": "현장을 확인하고 조치했습니다. 불편을 드려 죄송합니다.",
@@ -328,7 +354,7 @@ class Simulation:
 
     async def run(self) -> None:
         tick = datetime.combine(self.args.day, time(), self.zone).astimezone(UTC)
-        end, pending = tick + timedelta(days=MAX_DAYS), iter(self.plan)
+        end, pending = tick + timedelta(days=MAX_DAYS + self.args.days - 1), iter(self.plan)
         upcoming = next(pending, None)
         while tick < end:
             tick += TICK
@@ -396,6 +422,35 @@ class Simulation:
             c.outcome = f"joined a {ticket.status} ticket"
         if c.new_ticket and ticket.status == TicketStatus.ANSWERED:
             self.answered[c.sender] = (c.at, reference)
+        if (
+            c.kind is Kind.RATING
+            and ticket.rated_at == c.at
+            and self.args.comment_share > 0  # the run-time choices stay as they were without comments
+            and self.rng.random() < self.args.comment_share
+        ):
+            await self.comment(c)
+
+    async def comment(self, c: Contact) -> None:
+        """A comment right after a rating (the intake takes the next message as the rating's comment)."""
+        if c.language == "ko":
+            name = self.rng.choice(SURNAMES) + "".join(self.rng.choices(SYLLABLES, k=2))
+            text = self.rng.choice(KO_COMMENTS)
+        else:
+            name = f"{self.rng.choice(EN_NAMES)} {self.rng.choice(EN_SURNAMES)}"
+            text = self.rng.choice(EN_COMMENTS)
+        phone = f"010-{self.rng.randrange(10000):04d}-{self.rng.randrange(10000):04d}"
+        message = InboundMessage(
+            channel=self.memory.name,
+            sender=c.sender,
+            text=text.format(name=name, phone=phone),
+            provider_message_id=f"bench-{c.index}-comment",
+            received_at=c.at,
+        )
+        try:
+            await self.memory.inbound(message)
+            await self.drain()
+        except Exception as exc:
+            self.errors.append(f"comment after contact {c.index}: {type(exc).__name__}: {exc}")
 
     def choose_follow_up(self, c: Contact) -> None:
         """A follow-up comes from someone who can send it now; else it stays a routine question."""
@@ -643,14 +698,17 @@ async def simulate(args: argparse.Namespace, url: str) -> tuple[Simulation, dict
                 if entry.handoff == "auto":  # "always" entries are reports for a department
                     for language, questions in faq.items():
                         questions += entry.questions.get(language, [])
-            plan = plan_contacts(
-                random.Random(args.seed),
-                count=args.contacts,
-                citizens=args.citizens,
-                day=args.day,
-                zone=zone,
-                faq=faq,
-            )
+            rng = random.Random(args.seed)
+            calendar = bot.lifecycle.calendar
+            plan = []
+            for offset in range(args.days):
+                day = args.day + timedelta(days=offset)
+                quiet = offset > 0 and not calendar.is_working_day(day)
+                count = max(1, round(args.contacts * QUIET_DAY_SHARE)) if quiet else args.contacts
+                citizens = min(args.citizens, count)
+                plan += plan_contacts(rng, count=count, citizens=citizens, day=day, zone=zone, faq=faq)
+            for index, planned in enumerate(plan):  # unique across days: the provider's message id
+                planned.index = index
             await memory.start(bot.host)  # what bot.running() would do, without its loops
             sim = Simulation(bot, memory, clock, plan, args)
             started = wallclock.perf_counter()
@@ -757,23 +815,33 @@ def main() -> int:
     p.add_argument("--resolve-per-hour", type=float, default=30.0, help="forwarded tickets resolved per hour")
     p.add_argument("--database-url", help="default: a fresh SQLite file in a temp dir")
     p.add_argument("--json", type=Path, help="also write the results here")
+    p.add_argument("--days", type=int, default=1, help="consecutive days of contacts (default: 1)")
+    p.add_argument("--db", type=Path, help="a new SQLite file to simulate into, kept afterwards")
+    p.add_argument(
+        "--comment-share", type=float, default=0.0, help="share of ratings followed by a comment (default: 0)"
+    )
     args = p.parse_args()
     args.citizens = args.citizens or max(1, args.contacts * 5 // 6)
     if args.contacts < 1 or not 1 <= args.citizens <= args.contacts:
         p.error("--contacts must be positive and --citizens between 1 and --contacts")
     if min(args.review_per_hour, args.resolve_per_hour) <= 0:
         p.error("capacities must be positive")
+    if args.days < 1 or not 0 <= args.comment_share <= 1:
+        p.error("--days must be positive and --comment-share between 0 and 1")
+    if args.db is not None and (args.database_url or args.db.exists()):
+        p.error("--db takes a new SQLite file (not with --database-url, and not an existing file)")
 
     hours = load_config(ROOT / "config.yaml").router.calendar.hours
     per_round = TICK / timedelta(hours=1)
     with tempfile.TemporaryDirectory(prefix="lifecycle-bench-") as tmp:
-        url = args.database_url or f"sqlite+aiosqlite:///{tmp}/intake.db"
+        kept = f"sqlite+aiosqlite:///{args.db.resolve()}" if args.db else None
+        url = args.database_url or kept or f"sqlite+aiosqlite:///{tmp}/intake.db"
         facts = {
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
             "load": " ".join(f"{x:.2f}" for x in os.getloadavg()),  # other work on the box skews wall time
             "database": make_url(url).get_backend_name()
-            + ("" if args.database_url else " (fresh temp file)"),
+            + ("" if args.database_url else f" ({args.db})" if args.db else " (fresh temp file)"),
         }
         for key, value in facts.items():
             print(f"{key:<10} {value}")

@@ -7,6 +7,7 @@
     python bot.py faq import FILE.csv --out DIR | faq learn | faq add-variant ID "TEXT" | faq gaps
     python bot.py routing import FILE.csv ... | routing eval [--csv FILE ...] | routing ask "TEXT"
     python bot.py db upgrade | db purge
+    python bot.py report monthly [--month YYYY-MM] [--out DIR]
 
 `--config PATH` (or INTAKE_CONFIG) picks the config file; config.yaml beside bot.py by default.
 """
@@ -21,7 +22,7 @@ import sys
 from collections.abc import Sequence
 
 import bot
-from commands import chat, db, faq, faq_gaps, faq_import, faq_learn, routing, tickets
+from commands import chat, db, faq, faq_gaps, faq_import, faq_learn, report, routing, tickets
 from knowledge import KnowledgeError
 from router import logs
 from server.config import ConfigError, config_path, load_config
@@ -44,6 +45,7 @@ def parser() -> argparse.ArgumentParser:
     faq.add_parser(sub)
     routing.add_parser(sub)
     db.add_parser(sub)
+    report.add_parser(sub)
     return p
 
 
@@ -72,6 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return faq_gaps.run(config, base_dir, args)
         if command == "faq":
             return faq.run(config, base_dir, args)
+        if command == "report":
+            return report.run(config, base_dir, args)
         if command == "routing":
             return routing.run(config, base_dir, args)
         return asyncio.run(db.run(config, base_dir, args.action))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import time
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -153,6 +154,26 @@ class RetentionConfig(BaseModel):
     batch: int = Field(default=200, ge=1, description="tickets (and messages, contacts) per transaction")
 
 
+class ReportConfig(BaseModel):
+    """The monthly report of citizens' voice (README, "The monthly report"), posted to staff."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    folder: Path = Path("data/reports")  # one folder per month inside (relative: to the config's)
+    channel: str | None = None  # the staff channel to post to; None: the desk's alerts inbox
+    post_at: time = Field(default=time(9, 0), description="on the first working day, from this time on")
+    check_minutes: float = Field(default=10, gt=0, description="how often the server looks whether it is due")
+
+    @field_validator("post_at", mode="before")
+    @classmethod
+    def _post_at_text(cls, value: object) -> object:
+        if isinstance(value, int) and not isinstance(value, bool):
+            # YAML 1.1 reads an unquoted 09:00 as the base-60 number 540.
+            raise ValueError(f'post_at: got the number {value}; write the time quoted, e.g. "09:00"')
+        return value
+
+
 class RouterConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -170,6 +191,7 @@ class RouterConfig(BaseModel):
     desk: DeskConfig = Field(default_factory=DeskConfig)
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
 
     @field_validator("timezone")
     @classmethod

@@ -173,11 +173,18 @@ class DeskFeed:
         )
 
     async def alert(
-        self, session: Session, text: str, *, now: datetime, ticket: Ticket | None = None
+        self,
+        session: Session,
+        text: str,
+        *,
+        now: datetime,
+        ticket: Ticket | None = None,
+        inbox: str | None = None,  # another inbox than the alerts inbox (the monthly report's)
     ) -> None:
-        if self.config.alerts_inbox is None:
+        inbox = inbox or self.config.alerts_inbox
+        if inbox is None:
             return
-        await self._queue(session, self.config.alerts_inbox, ticket, Alert(text), text, now=now)
+        await self._queue(session, inbox, ticket, Alert(text), text, now=now)
 
     async def _queue(
         self,

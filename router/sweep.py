@@ -1,6 +1,7 @@
 """The periodic sweeps: reminders before a ticket is due, escalation when it is late (with a new
 expected date for the citizen), closing resolved or answered tickets once the reopen window has
-passed; and, less often, the retention purge of what citizens wrote and where they wrote from.
+passed; and, less often, the retention purge of what citizens wrote and where they wrote from;
+once a month, the monthly report (router/report.py).
 
 The database is the truth for every deadline: each action sets a mark on the ticket in the same
 transaction as its event and notice, and a ticket is picked only while its mark is older than its
@@ -21,6 +22,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from router.learning import ACCEPTED, FaqLearning
 from router.lifecycle import SYSTEM, Lifecycle
+from router.report import MonthlyPoster
 from store import Database, Session, Ticket, TicketStatus, data, retention
 
 log = logging.getLogger("router.sweep")
@@ -39,10 +41,19 @@ class SweepResult:
 
 
 class Sweeper:
-    def __init__(self, db: Database, lifecycle: Lifecycle, *, learning: FaqLearning | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        lifecycle: Lifecycle,
+        *,
+        learning: FaqLearning | None = None,
+        report: MonthlyPoster | None = None,
+    ) -> None:
         self.db = db
         self.lifecycle = lifecycle
         self.learning = learning  # None when learning from staff is off
+        self.report = report  # None when the monthly report is off
+        self._reporting = asyncio.Lock()
         self._scheduler: AsyncIOScheduler | None = None
         self._busy = asyncio.Lock()  # held while a sweep runs, so stopping can let it finish
         # The purge has its own: a backlog's first purge takes minutes, and deadlines cannot wait.
@@ -57,6 +68,8 @@ class Sweeper:
         self._every(scheduler, self._run, config.lifecycle.sweep_seconds, "lifecycle-sweep")
         if config.retention.days is not None:
             self._every(scheduler, self._run_purge, config.retention.sweep_minutes * 60, "retention-purge")
+        if self.report is not None:
+            self._every(scheduler, self._run_report, self.report.check_seconds, "monthly-report")
         scheduler.start()
         self._scheduler = scheduler
 
@@ -80,7 +93,7 @@ class Sweeper:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
-        async with self._busy, self._purging:  # a purge stops after its current batch
+        async with self._busy, self._purging, self._reporting:  # a purge stops after its current batch
             pass
 
     async def _guarded(self, lock: asyncio.Lock, name: str, action: Callable[[], Awaitable[T]]) -> T | None:
@@ -115,6 +128,10 @@ class Sweeper:
                 purged.contacts,
                 purged.memories,
             )
+
+    async def _run_report(self) -> None:
+        if self.report is not None:
+            await self._guarded(self._reporting, "monthly report", self.report.post_if_due)
 
     async def purge_once(self, progress: Callable[[int, int], None] | None = None) -> retention.Purged:
         """Purge everything past the retention period (nothing when the period is unset)."""

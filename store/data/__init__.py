@@ -54,6 +54,14 @@ from store.data.outbox import (
     waiting_outbox,
 )
 from store.data.public import public_notes, public_notes_by_ticket
+from store.data.report import (
+    Said,
+    answered_entries,
+    claim_once,
+    first_questions,
+    rating_comments,
+    turned_down_entries,
+)
 from store.data.routing import (
     add_routing_examples,
     count_routing_examples,
@@ -82,6 +90,7 @@ __all__ = [
     "Open311Request",
     "OutboxGauge",
     "ReviewAnswer",
+    "Said",
     "TicketFacts",
     "add_event",
     "add_faq_fit",
@@ -92,8 +101,10 @@ __all__ = [
     "add_routing_examples",
     "add_ticket",
     "answered_automatically",
+    "answered_entries",
     "claim_due_soon",
     "claim_media",
+    "claim_once",
     "claim_outbox",
     "claim_overdue",
     "claim_settled",
@@ -110,6 +121,7 @@ __all__ = [
     "finish_outbox",
     "first_decisions",
     "first_inbound",
+    "first_questions",
     "get_contact",
     "get_faq_label",
     "get_media",
@@ -140,6 +152,7 @@ __all__ = [
     "public_notes",
     "public_notes_by_ticket",
     "queue_outgoing",
+    "rating_comments",
     "recall",
     "record_delivery",
     "release_claims",
@@ -154,5 +167,6 @@ __all__ = [
     "ticket_events",
     "ticket_facts",
     "ticket_messages",
+    "turned_down_entries",
     "waiting_outbox",
 ]
