@@ -145,9 +145,16 @@ class MonthlyPoster:
         if month is None:
             return None
         name = f"monthly:{month}"
+        end = month.range(self.maker.calendar.zone)[1]
         async with self.maker.db.session() as session:
             if await data.recall(session, channel=MEMORY_CHANNEL, name=name) is not None:
                 return None
+            opened = await data.city_was_open(session, before=end)
+        if not opened:  # a new install has no month behind it: nothing to report or catch up
+            async with self.maker.db.transaction() as session:
+                await data.claim_once(session, channel=MEMORY_CHANNEL, name=name, value="-", at=now)
+            log.info("monthly report for %s: no tickets before %s, nothing to report", month, end.date())
+            return None
         rendered = await self.maker.write(month, self.folder / str(month))
         texts = ReportTexts.load(self.maker.language)
         files = ", ".join(str(path) for path in (rendered.html, rendered.pdf))

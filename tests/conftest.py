@@ -92,10 +92,13 @@ class FakeClock:
 
 
 def shipped_config(tmp_path: Path, **store: str) -> BotConfig:
-    """The shipped config.yaml on a fresh SQLite database in `tmp_path`."""
+    """The shipped config.yaml on a fresh SQLite database in `tmp_path`, its monthly reports written
+    there too (a test whose clock passes a month's first working day posts one)."""
     config = load_config(ROOT / "config.yaml")
     url = store.get("url", f"sqlite+aiosqlite:///{tmp_path / 'intake.db'}")
-    return config.model_copy(update={"store": StoreConfig(url=url)})
+    report = config.router.report.model_copy(update={"folder": tmp_path / "reports"})
+    router = config.router.model_copy(update={"report": report})
+    return config.model_copy(update={"store": StoreConfig(url=url), "router": router})
 
 
 @pytest.fixture

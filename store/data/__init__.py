@@ -57,6 +57,7 @@ from store.data.public import public_notes, public_notes_by_ticket
 from store.data.report import (
     Said,
     answered_entries,
+    city_was_open,
     claim_once,
     first_questions,
     rating_comments,
@@ -102,6 +103,7 @@ __all__ = [
     "add_ticket",
     "answered_automatically",
     "answered_entries",
+    "city_was_open",
     "claim_due_soon",
     "claim_media",
     "claim_once",

@@ -30,6 +30,12 @@ class Said:
     rating: int | None = None
 
 
+async def city_was_open(session: AsyncSession, *, before: datetime) -> bool:
+    """Whether any ticket was created before `before` (a new install has nothing to report on)."""
+    found = await session.exec(select(Ticket.id).where(col(Ticket.created_at) < before).limit(1))
+    return found.first() is not None
+
+
 async def answered_entries(session: AsyncSession, *, start: datetime, end: datetime) -> list[tuple[str, int]]:
     """(FAQ entry, tickets it answered) for tickets created in [start, end), most first. An entry is
     set on a ticket when its answer was sent, automatically or from the review queue."""

@@ -21,7 +21,7 @@ from router import Staff
 from router.report import MonthlyPoster
 from router.report_figures import Month
 from store import Database
-from tests.conftest import ROOT, FakeClock, all_sent, config_for_tests
+from tests.conftest import ROOT, FakeClock, all_sent, config_for_tests, outbox_of
 from tests.waiting import until
 
 
@@ -199,12 +199,25 @@ async def test_posted_once_on_the_first_working_day_and_not_again_after_a_restar
     clock.now = kst("2026-12-20", "15:00")
     restarted = MonthlyPoster(poster.maker, bot.lifecycle, poster.config, folder=poster.folder)
     assert await restarted.post_if_due() is None
-    assert await all_sent(bot) and len(reports(desk)) == 1
+    await until(lambda: all_sent(bot))  # the post's row is marked sent just after the desk has it
+    assert len(reports(desk)) == 1
     # January: the 1st is a holiday and the 2nd and 3rd a weekend, so Monday the 4th posts December.
     clock.now = kst("2027-01-02", "10:00")
     assert await restarted.post_if_due() is None
     clock.now = kst("2027-01-04", "09:00")
     assert await restarted.post_if_due() == Month(2026, 12)
+
+
+async def test_a_new_install_posts_no_report_of_the_month_before_it(city: City) -> None:
+    bot, _, desk, clock = city
+    poster = bot.sweeper.report
+    assert poster is not None
+    clock.now = kst("2026-12-02", "09:10")
+    assert await poster.post_if_due() is None
+    clock.now = kst("2026-12-20", "15:00")
+    assert await poster.post_if_due() is None  # decided once: not caught up later in the month
+    assert not (poster.folder / "2026-11").exists()
+    assert await outbox_of(bot) == [] and reports(desk) == []
 
 
 def test_a_month_is_its_days_in_the_citys_zone() -> None:
