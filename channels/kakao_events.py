@@ -14,16 +14,14 @@ blocked, unknown or not a friend, is taken as permanent; see README, "KakaoTalk"
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
-from multidict import CIMultiDictProxy
 
 from channels.base import PermanentSendError, SendError, TransientSendError
 from channels.kakao_config import KakaoConfig
+from channels.responses import retry_after
 
 log = logging.getLogger("channels.kakao")
 
@@ -39,20 +37,6 @@ _BLOCKED = (
     "invalid user",
     "존재하지 않는",
 )
-
-
-def _retry_after(headers: CIMultiDictProxy[str]) -> float | None:
-    value = headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
-    except (TypeError, ValueError):
-        return None
 
 
 def _message(body: Any) -> str:
@@ -108,7 +92,7 @@ class EventApi:
                     answer: Any = await response.json(content_type=None)
                 except ValueError:
                     answer = (await response.text())[:300]
-                status, retry_after = response.status, _retry_after(response.headers)
+                status, wait = response.status, retry_after(response.headers)
         except TimeoutError as exc:
             raise TransientSendError(
                 f"the Event API did not answer within {self.config.timeout_seconds}s"
@@ -118,7 +102,7 @@ class EventApi:
                 f"the Event API could not be reached: {type(exc).__name__}: {exc}"
             ) from exc
         if status >= 300:
-            raise _error(status, _message(answer), retry_after)
+            raise _error(status, _message(answer), wait)
         if not isinstance(answer, dict) or answer.get("status") != "SUCCESS" or not answer.get("taskId"):
             message = _message(answer)
             if _blocked(message):

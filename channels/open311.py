@@ -48,6 +48,7 @@ from channels.base import (
 )
 from channels.open311_config import Open311Client, Open311Config, Open311Service
 from channels.open311_format import Open311Error, answer, error_answer, format_of
+from channels.responses import limited_media
 
 log = logging.getLogger("channels.open311")
 
@@ -350,12 +351,4 @@ async def _read_media(response: aiohttp.ClientResponse, limit: int, attachment: 
         raise TransientSendError(f"media fetch answered {response.status}")
     if response.status >= 300:
         raise PermanentSendError(f"media fetch answered {response.status}")
-    if (response.content_length or 0) > limit:
-        raise PermanentSendError(f"the media has {response.content_length} bytes, over {limit}")
-    data = bytearray()
-    async for chunk in response.content.iter_chunked(64 * 1024):
-        data += chunk
-        if len(data) > limit:
-            raise PermanentSendError(f"the media is over {limit} bytes")
-    content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
-    return FetchedMedia(bytes(data), content_type or attachment.content_type or "application/octet-stream")
+    return await limited_media(response, limit, attachment)

@@ -48,10 +48,10 @@ from channels.base import (
     TransientSendError,
     WebhookChannel,
 )
+from channels.responses import retry_after
 from channels.settings import RateLimitConfig
 from channels.twilio_lookup import matching, sent_to
 from channels.twilio_media import attachments_of, fetch_media
-from channels.twilio_media import retry_after as retry_after  # whatsapp.py takes it from here
 from channels.twilio_words import command_of
 
 log = logging.getLogger("channels.twilio")

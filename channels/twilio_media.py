@@ -4,15 +4,14 @@ within `max_media_bytes`, its failures as SendErrors."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Protocol
 
 import aiohttp
-from multidict import CIMultiDictProxy, MultiDict
+from multidict import MultiDict
 from yarl import URL
 
 from channels.base import Attachment, BadRequest, FetchedMedia, PermanentSendError, TransientSendError
+from channels.responses import limited_media, retry_after
 
 _MAX_MEDIA = 10  # Twilio sends at most ten media per message
 
@@ -28,21 +27,6 @@ class MediaSettings(Protocol):
     def api_base_url(self) -> str: ...
     @property
     def max_media_bytes(self) -> int: ...
-
-
-def retry_after(headers: CIMultiDictProxy[str] | None) -> float | None:
-    """A response's Retry-After in seconds (given as seconds or as a date), or None."""
-    value = headers.get("Retry-After") if headers else None
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
-    except (TypeError, ValueError):
-        return None
 
 
 def attachments_of(form: MultiDict[str]) -> tuple[Attachment, ...]:
@@ -92,14 +76,6 @@ async def fetch_media(
                 )
             if response.status >= 400:
                 raise PermanentSendError(f"media fetch answered {response.status}")
-            if (response.content_length or 0) > limit:
-                raise PermanentSendError(f"the media has {response.content_length} bytes, over {limit}")
-            data = bytearray()
-            async for chunk in response.content.iter_chunked(64 * 1024):
-                data += chunk
-                if len(data) > limit:
-                    raise PermanentSendError(f"the media is over {limit} bytes")
-            content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+            return await limited_media(response, limit, attachment)
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         raise TransientSendError(f"media fetch failed: {type(exc).__name__}: {exc}") from exc
-    return FetchedMedia(bytes(data), content_type or attachment.content_type or "application/octet-stream")

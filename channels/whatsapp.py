@@ -40,8 +40,9 @@ from channels.base import (
     as_utc,
     buttons_as_text,
 )
+from channels.responses import retry_after
 from channels.splitting import split_text
-from channels.twilio_common import TwilioChannel, retry_after
+from channels.twilio_common import TwilioChannel
 from channels.whatsapp_config import ContentTemplate, WhatsappConfig
 
 log = logging.getLogger("channels.whatsapp")
